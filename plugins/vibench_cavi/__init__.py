@@ -1,0 +1,1 @@
+"""vibench_cavi (placeholder until implemented)."""

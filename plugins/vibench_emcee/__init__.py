@@ -1,0 +1,1 @@
+"""vibench_emcee (placeholder until implemented)."""

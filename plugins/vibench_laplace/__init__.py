@@ -1,0 +1,1 @@
+"""vibench_laplace (placeholder until implemented)."""

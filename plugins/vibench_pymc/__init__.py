@@ -1,0 +1,1 @@
+"""vibench_pymc (placeholder until implemented)."""

@@ -1,0 +1,1 @@
+"""vibench_vi (placeholder until implemented)."""

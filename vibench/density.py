@@ -1,0 +1,76 @@
+"""``LogDensity``: a batched, counting, unnormalized log posterior on R^d."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["LogDensity"]
+
+LogpFn = Callable[[np.ndarray], np.ndarray]
+LogpGradFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class LogDensity:
+    """An unnormalized log density on unconstrained ``R^dim``, batched and counted.
+
+    Both entry points take a batch ``x`` of shape ``(n, dim)`` (a single point
+    of shape ``(dim,)`` is accepted and the batch axis is dropped again on the
+    way out).  Every row evaluated is counted: ``n_logp`` counts value-only
+    evaluations, ``n_grad`` counts evaluations of value and gradient together.
+    The gradient count is the machine-independent cost vibench reports beside
+    wall time.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension of the unconstrained space.
+    logp_fn : callable
+        ``logp_fn(x[n, dim]) -> [n]``.
+    logp_and_grad_fn : callable
+        ``logp_and_grad_fn(x[n, dim]) -> ([n], [n, dim])``.
+    """
+
+    def __init__(self, dim: int, logp_fn: LogpFn, logp_and_grad_fn: LogpGradFn):
+        self.dim = int(dim)
+        self._logp = logp_fn
+        self._logp_and_grad = logp_and_grad_fn
+        self.n_logp = 0
+        self.n_grad = 0
+
+    def _batch(self, x) -> tuple[np.ndarray, bool]:
+        x = np.asarray(x, dtype=float)
+        single = x.ndim == 1
+        x = np.atleast_2d(x)
+        if x.shape[-1] != self.dim:
+            raise ValueError(f"expected points of dimension {self.dim}, got shape {x.shape}")
+        return x, single
+
+    def logp(self, x) -> np.ndarray:
+        """Log density at each row of ``x``; counts ``len(x)`` in ``n_logp``."""
+        x, single = self._batch(x)
+        self.n_logp += x.shape[0]
+        out = np.asarray(self._logp(x), dtype=float)
+        return out[0] if single else out
+
+    def logp_and_grad(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """Log density and its gradient at each row of ``x``; counts ``len(x)`` in ``n_grad``."""
+        x, single = self._batch(x)
+        self.n_grad += x.shape[0]
+        value, grad = self._logp_and_grad(x)
+        value = np.asarray(value, dtype=float)
+        grad = np.asarray(grad, dtype=float)
+        return (value[0], grad[0]) if single else (value, grad)
+
+    def reset_counts(self) -> None:
+        """Set both evaluation counters back to zero."""
+        self.n_logp = 0
+        self.n_grad = 0
+
+    def counts(self) -> dict[str, int]:
+        """The counters as a dict ``{"n_logp": ..., "n_grad": ...}``."""
+        return {"n_logp": self.n_logp, "n_grad": self.n_grad}
+
+    def __repr__(self) -> str:
+        return f"LogDensity(dim={self.dim}, n_logp={self.n_logp}, n_grad={self.n_grad})"

@@ -1,0 +1,182 @@
+"""The plugin manager and the registry of methods and tasks it fills.
+
+Built lazily on first use, in a fixed order (pluggy's eggsample pattern):
+add the hookspecs, register the built-in task module, load the ``vibench``
+entry-point group one plugin at a time (a plugin that fails to import is a
+warning, not a crash), then call the registration hooks.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import VibenchError, did_you_mean
+from .method import Method
+from .task import Task, TaskFactory, call_factory
+
+__all__ = ["Registry", "PluginInfo", "get_registry", "reset_registry", "DEFAULT_PLUGINS"]
+
+ENTRY_POINT_GROUP = "vibench"
+DISABLE_ENV = "VIBENCH_DISABLE_PLUGINS"
+#: Modules of vibench itself registered like any plugin (datasette's habit).
+DEFAULT_PLUGINS = ("vibench.tasks",)
+
+
+@dataclass
+class PluginInfo:
+    """What one plugin is and what it registered (for ``vibench plugins``)."""
+
+    name: str
+    distribution: str = ""
+    version: str = ""
+    methods: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+class Registry:
+    """Methods and task factories by name, with the plugin each came from."""
+
+    def __init__(self):
+        self.methods: dict[str, Method] = {}
+        self.tasks: dict[str, TaskFactory] = {}
+        self.plugins: dict[str, PluginInfo] = {}
+        self._current: PluginInfo = PluginInfo(name="(direct)")
+
+    # -- called by plugins -------------------------------------------------
+    def add_method(self, method: Method) -> None:
+        """Register a :class:`~vibench.Method` instance under ``method.name``."""
+        name = getattr(method, "name", "")
+        if not isinstance(name, str) or not name:
+            raise VibenchError(f"plugin {self._current.name!r} registered a method without a name")
+        if not callable(getattr(method, "fit", None)):
+            raise VibenchError(f"method {name!r} from plugin {self._current.name!r} has no fit()")
+        if name in self.methods:
+            raise VibenchError(
+                f"method {name!r} is registered twice: by plugin {self._owner('methods', name)!r} "
+                f"and by plugin {self._current.name!r}"
+            )
+        self.methods[name] = method
+        self._current.methods.append(name)
+
+    def add_task(self, name: str, factory: TaskFactory) -> None:
+        """Register a task factory: ``factory(**params) -> Task``."""
+        if not isinstance(name, str) or not name or not callable(factory):
+            raise VibenchError(f"plugin {self._current.name!r} registered an invalid task {name!r}")
+        if name in self.tasks:
+            raise VibenchError(
+                f"task {name!r} is registered twice: by plugin {self._owner('tasks', name)!r} "
+                f"and by plugin {self._current.name!r}"
+            )
+        self.tasks[name] = factory
+        self._current.tasks.append(name)
+
+    # -- used by the harness -----------------------------------------------
+    def _owner(self, kind: str, name: str) -> str:
+        for info in self.plugins.values():
+            if name in getattr(info, kind):
+                return info.name
+        return "?"
+
+    def _unknown(self, kind: str, name: str, choices) -> VibenchError:
+        err = did_you_mean(kind, name, choices)
+        broken = [p for p in self.plugins.values() if p.error]
+        if broken:
+            names = ", ".join(f"{p.name} ({p.error})" for p in broken)
+            err = VibenchError(f"{err}; plugins that failed to load: {names}")
+        return err
+
+    def get_method(self, name: str) -> Method:
+        """The registered method ``name``; a clear error listing choices otherwise."""
+        try:
+            return self.methods[name]
+        except KeyError:
+            raise self._unknown("method", name, self.methods) from None
+
+    def task_factory(self, name: str) -> TaskFactory:
+        """The registered factory for task ``name``."""
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise self._unknown("task", name, self.tasks) from None
+
+    def get_task(self, name: str, **params: Any) -> Task:
+        """Build task ``name`` at size ``params`` (validated by the factory)."""
+        return call_factory(name, self.task_factory(name), params)
+
+
+def _disabled() -> set[str]:
+    return {p.strip() for p in os.environ.get(DISABLE_ENV, "").split(",") if p.strip()}
+
+
+def _short_error(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {msg[0] if msg else ''}".rstrip(": ")
+
+
+def build_registry() -> Registry:
+    """Build a fresh plugin manager and registry (see module docstring)."""
+    import importlib
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    registry = Registry()
+    disabled = _disabled()
+    for modname in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(modname), name=modname)
+        registry.plugins[modname] = PluginInfo(name=modname, distribution="vibench", version=_version("vibench"))
+    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in disabled or pm.get_plugin(ep.name) is not None:
+            continue
+        dist = ep.dist.name if ep.dist else ""
+        info = PluginInfo(name=ep.name, distribution=dist, version=ep.dist.version if ep.dist else "")
+        registry.plugins[ep.name] = info
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as exc:  # a broken plugin must not take the rest down
+            info.error = _short_error(exc)
+            warnings.warn(f"vibench plugin {ep.name!r} failed to load: {info.error}", stacklevel=2)
+    for hook in (pm.hook.vibench_register_tasks, pm.hook.vibench_register_methods):
+        for impl in reversed(hook.get_hookimpls()):
+            info = registry.plugins.setdefault(impl.plugin_name, PluginInfo(name=impl.plugin_name))
+            registry._current = info
+            try:
+                impl.function(registry=registry)
+            except VibenchError:
+                raise
+            except Exception as exc:  # a plugin whose hook crashes is reported like one that fails to import
+                info.error = _short_error(exc)
+                warnings.warn(f"vibench plugin {info.name!r} failed to register: {info.error}", stacklevel=2)
+    registry._current = PluginInfo(name="(direct)")
+    return registry
+
+
+def _version(dist: str) -> str:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return ""
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = build_registry()
+    return _REGISTRY
+
+
+def reset_registry() -> None:
+    """Forget the registry so the next :func:`get_registry` rebuilds it (tests)."""
+    global _REGISTRY
+    _REGISTRY = None

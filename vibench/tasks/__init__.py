@@ -1,0 +1,24 @@
+"""Built-in tasks, registered through the same hook as any plugin's.
+
+Each module in this package defines ``TASKS = {name: factory}``; add a module
+to ``MODULES`` to register its tasks.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..hookspecs import hookimpl
+
+__all__ = ["MODULES", "vibench_register_tasks"]
+
+MODULES = ("gaussian",)
+
+
+@hookimpl
+def vibench_register_tasks(registry):
+    """Register every factory listed in the modules' ``TASKS`` tables."""
+    for modname in MODULES:
+        module = importlib.import_module(f"{__name__}.{modname}")
+        for name, factory in module.TASKS.items():
+            registry.add_task(name, factory)
