@@ -38,6 +38,9 @@ class Task:
         PyTensor Op by ``vibench.pymc_bridge``.
     tags : dict
         Free-form facts (``{"multimodal": True}``) that methods may consult.
+    data : dict
+        The task's data and prior constants (``X``, ``y``, hyperparameters),
+        for methods that exploit model structure (CAVI) and for PyMC models.
     """
 
     name: str
@@ -47,6 +50,7 @@ class Task:
     initial_point: Callable[[np.random.Generator], np.ndarray]
     pymc_model: Callable[[], Any] | None = None
     tags: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def dim(self) -> int:
