@@ -12,7 +12,7 @@ from ..hookspecs import hookimpl
 
 __all__ = ["MODULES", "vibench_register_tasks"]
 
-MODULES = ("gaussian",)
+MODULES = ("gaussian", "linear_regression", "linear_regression_nig", "funnel", "banana", "mixture")
 
 
 @hookimpl

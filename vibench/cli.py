@@ -1,0 +1,81 @@
+"""The ``vibench`` command line. Commands only; the work lives in the library.
+
+User errors (:class:`~vibench.errors.VibenchError`) print one line on stderr
+and exit 2; ``--debug`` shows the traceback instead. Nothing here imports
+PyMC: only running a PyMC method does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from .errors import VibenchError
+
+__all__ = ["main", "build_parser"]
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (kept separate so docs and tests can inspect it)."""
+    p = argparse.ArgumentParser(prog="vibench", description="Does optimization beat sampling on this posterior?")
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a suite (a built-in name or a TOML file)")
+    run.add_argument("suite", help="built-in suite name (vibench list suites) or path to a .toml file")
+    run.add_argument("--out", default="results", help="parent folder for the run directory (default: results)")
+    run.add_argument("--tasks", type=_csv, help="comma-separated task names to keep")
+    run.add_argument("--methods", type=_csv, help="comma-separated method names to keep")
+    run.add_argument("--seed", type=int, help="run only this seed")
+    run.add_argument("--jobs", type=int, help="worker processes (default: run in this process)")
+    run.add_argument("--dask", metavar="ADDRESS", help="a dask.distributed scheduler address, or 'local'")
+    run.add_argument("--timeout", type=float, help="per-cell timeout in seconds (overrides the suite's)")
+    run.add_argument("--resume", metavar="RUN_DIR", help="run only the cells missing from this run directory")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    lst = sub.add_parser("list", help="list installed tasks, methods or built-in suites")
+    lst.add_argument("what", choices=["tasks", "methods", "suites"])
+
+    show = sub.add_parser("show", help="print a run's summary table")
+    show.add_argument("run_dir")
+
+    sub.add_parser("plugins", help="list plugins, what each registered, and load failures")
+    return p
+
+
+def _one_line_warnings() -> None:
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"vibench: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vibench`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    _one_line_warnings()
+    try:
+        from . import commands
+
+        return getattr(commands, f"cmd_{args.command}")(args)
+    except VibenchError as exc:
+        if args.debug:
+            raise
+        print(f"vibench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vibench: interrupted; finished cells are saved (use --resume to continue)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

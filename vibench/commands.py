@@ -1,0 +1,123 @@
+"""What each ``vibench`` command does (the CLI parses, this module acts and prints)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .errors import VibenchError
+
+__all__ = ["cmd_run", "cmd_list", "cmd_show", "cmd_plugins"]
+
+
+def _progress(total_todo: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total_todo, unit="cell", disable=not enabled, file=sys.stderr, dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} cells [{elapsed}<{remaining}] {postfix}")
+
+
+def cmd_run(args) -> int:
+    """``vibench run SUITE``: run, store, print the table."""
+    from .executors import make_executor
+    from .session import run_suite
+    from .store import load
+    from .suite import load_suite
+    from .table import format_summary
+
+    suite = load_suite(args.suite).filtered(args.tasks, args.methods)
+    if args.seed is not None:
+        if args.seed < 0:
+            raise VibenchError(f"--seed must be >= 0, got {args.seed}")
+        suite.seeds = [args.seed]
+    if args.timeout is not None and args.timeout <= 0:
+        raise VibenchError(f"--timeout must be > 0, got {args.timeout:g}")
+    if args.resume and not Path(args.resume).is_dir():
+        raise VibenchError(f"--resume: {args.resume!r} is not a run directory")
+    timeout = args.timeout if args.timeout is not None else suite.timeout
+    executor = make_executor(jobs=args.jobs, dask=args.dask, timeout=timeout, debug=args.debug)
+    bar = None
+    started = time.perf_counter()
+
+    def on_start(run_dir, n_total, n_todo):
+        nonlocal bar
+        print(f"vibench: {suite.name}: {n_todo} of {n_total} cells to run -> {run_dir}", file=sys.stderr)
+        bar = _progress(n_todo, enabled=not args.no_progress)
+
+    def on_row(row):
+        bar.set_postfix_str(f"{row['task']}({row['size']}) {row['method']} {row['status']}", refresh=False)
+        bar.update(1)
+
+    try:
+        run_dir = run_suite(suite, executor, out=args.out, resume=args.resume, timeout=timeout,
+                            on_start=on_start, on_row=on_row)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(format_summary(load(run_dir)))
+    print(f"\n{run_dir}  ({time.perf_counter() - started:.1f} s)")
+    _print_answer(run_dir)
+    return 0
+
+
+def _print_answer(run_dir) -> None:
+    try:
+        from .analysis import answer_text
+    except ImportError:  # the analysis arrives with the report
+        return
+    print(answer_text(run_dir))
+
+
+def cmd_list(args) -> int:
+    """``vibench list tasks|methods|suites``."""
+    if args.what == "suites":
+        from .suite import builtin_suites, load_suite
+
+        for name in builtin_suites():
+            suite = load_suite(name)
+            print(f"{name:12s} {len(suite.cells()):5d} cells  {suite.description}")
+        return 0
+    import inspect
+
+    from .registry import get_registry
+
+    registry = get_registry()
+    if args.what == "methods":
+        for name, method in sorted(registry.methods.items()):
+            print(f"{name:22s} {method.family:10s} steps = {method.steps_meaning}")
+    else:
+        for name, factory in sorted(registry.tasks.items()):
+            params = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values())
+            print(f"{name:22s} {params}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    """``vibench show RUN_DIR``: the summary table of a stored run."""
+    from .store import load, read_run_json
+    from .table import format_summary
+
+    meta = read_run_json(Path(args.run_dir))
+    df = load(args.run_dir)
+    suite = meta.get("suite", {}).get("name", "?")
+    print(f"{args.run_dir}: suite {suite}, {len(df)} of {meta.get('n_cells', '?')} cells, "
+          f"started {meta.get('started')}, ended {meta.get('ended') or '(unfinished)'}")
+    print(format_summary(df))
+    _print_answer(args.run_dir)
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    """``vibench plugins``: each plugin, its distribution, what it registered, load failures."""
+    from .registry import get_registry
+
+    for info in get_registry().plugins.values():
+        what = ", ".join([f"methods: {' '.join(info.methods)}"] * bool(info.methods)
+                         + [f"tasks: {' '.join(info.tasks)}"] * bool(info.tasks)) or "(nothing)"
+        dist = f"{info.distribution} {info.version}".strip()
+        line = f"{info.name:16s} {dist:20s} {what}"
+        if info.error:
+            line += f"  FAILED TO LOAD: {info.error}"
+        print(line)
+    return 0

@@ -1,0 +1,142 @@
+"""One cell: build the task, fit the method, evaluate, return a row. Never raises."""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+
+from .approximation import Approximation, DrawsApproximation
+from .cell import Cell, size_label
+from .errors import VibenchError
+from .registry import get_registry
+from .task import Task
+
+__all__ = ["run_cell", "build_task", "check_cells", "error_row", "METRIC_KEYS"]
+
+METRIC_KEYS = ("kl", "kl_estimator", "kl_se", "kl_floor", "kl_inclusive", "mean_err", "sd_err", "khat")
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_task(name: str, params: tuple) -> Task:
+    return get_registry().get_task(name, **dict(params))
+
+
+def build_task(name: str, params: dict[str, Any]) -> Task:
+    """The task at this size, built once per process and reused (counters reset by the runner)."""
+    return _cached_task(name, tuple(sorted(params.items())))
+
+
+def check_cells(cells: list[Cell]) -> None:
+    """Fail fast, before any work, on unknown methods or tasks and impossible sizes.
+
+    Raises
+    ------
+    VibenchError
+        Naming the first problem found.
+    """
+    registry = get_registry()
+    for name in dict.fromkeys(c.method for c in cells):
+        registry.get_method(name)
+    for task, params in dict.fromkeys((c.task, c.params) for c in cells):
+        registry.task_factory(task)
+        try:
+            build_task(task, dict(params))
+        except VibenchError as exc:
+            raise VibenchError(f"task {task}({size_label(dict(params))}): {exc}") from None
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` — what an error row records."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def error_row(cell: Cell, status: str, error: str, **extra: Any) -> dict[str, Any]:
+    """A row for a cell that produced no measurement (error, timeout, unsupported)."""
+    row = _blank_row(cell)
+    row.update(status=status, error=error, **extra)
+    return row
+
+
+def _blank_row(cell: Cell) -> dict[str, Any]:
+    row: dict[str, Any] = cell.to_dict()
+    row.update(
+        key=cell.key, size=size_label(cell.params_dict), dim=None, family=None, status=None, error=None,
+        wall_s=None, fit_s=None, n_logp=None, n_grad=None, **{k: None for k in METRIC_KEYS}, info={},
+    )
+    return row
+
+
+def _check_finite(approx: Approximation) -> None:
+    parts = {"mean": approx.mean, "covariance": approx.cov}
+    if isinstance(approx, DrawsApproximation):
+        parts["draws"] = approx.samples
+    for name, value in parts.items():
+        if not np.all(np.isfinite(value)):
+            raise FloatingPointError(f"non-finite values (NaN or inf) in the approximation's {name}")
+
+
+def _jsonable_info(info: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in info.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None
+        out[str(k)] = v
+    return out
+
+
+def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
+    """Run one cell and return its row; failures become rows, never exceptions.
+
+    Parameters
+    ----------
+    cell : Cell
+    debug : bool
+        Add the traceback of a failure to the row (``traceback`` column).
+
+    Returns
+    -------
+    dict
+        The row: :data:`vibench.store.ROW_COLUMNS` plus ``key``, ``size``, ``info``.
+    """
+    from .metrics import evaluate
+
+    start = time.perf_counter()
+    row = _blank_row(cell)
+    try:
+        method = get_registry().get_method(cell.method)
+        row["family"] = method.family
+        task = build_task(cell.task, cell.params_dict)
+        row["dim"] = task.dim
+        supported = method.supports(task)
+        if supported is not True:
+            row.update(status="unsupported", error=str(supported or "not supported"))
+            return row
+        fit_rng, eval_rng = cell.rngs()
+        task.log_density.reset_counts()
+        t0 = time.perf_counter()
+        approx = method.fit(task, cell.budget, fit_rng)
+        row["fit_s"] = time.perf_counter() - t0
+        info = dict(getattr(approx, "info", {}) or {})
+        row["n_logp"] = int(info.pop("n_logp", task.log_density.n_logp))
+        row["n_grad"] = int(info.pop("n_grad", task.log_density.n_grad))
+        row["info"] = _jsonable_info(info)
+        _check_finite(approx)
+        row.update(evaluate(approx, task, eval_rng))
+        row["status"] = "ok"
+    except Exception as exc:  # the run goes on: the failure is the row
+        row.update(status="error", error=one_line(exc))
+        if debug:
+            row["traceback"] = traceback.format_exc()
+    finally:
+        row["wall_s"] = time.perf_counter() - start
+    return row

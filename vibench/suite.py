@@ -1,0 +1,203 @@
+"""Suite files: TOML -> validated ``Suite`` -> cells.
+
+A suite file::
+
+    name = "smoke"                       # optional; defaults to the file name
+    description = "..."
+    seeds = [0]                          # default [0]
+    timeout = 120                        # seconds per cell, optional
+    thresholds = [0.01, 0.1, 1.0]        # KL thresholds in nats for the answer
+
+    [[tasks]]
+    name = "gaussian"
+    dim = [2, 10, 100]                   # a list is a grid axis (cartesian product)
+    rho = 0.9
+
+    [[methods]]
+    name = "meanfield"
+    budgets = [100, 1000]                # steps, or tables {steps = 100, max_seconds = 5}
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cell import Cell
+from .errors import VibenchError, did_you_mean
+from .method import Budget
+
+__all__ = ["Suite", "TaskSpec", "MethodSpec", "load_suite", "builtin_suites", "SUITES_DIR"]
+
+#: Built-in suites live in the repository's suites/ folder.
+SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+TOP_KEYS = {"name", "description", "seeds", "timeout", "thresholds", "tasks", "methods"}
+DEFAULT_THRESHOLDS = (0.01, 0.1, 1.0)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task and the grid of sizes to build it at."""
+
+    name: str
+    sizes: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method and the budgets to run it with."""
+
+    name: str
+    budgets: tuple[Budget, ...]
+
+
+@dataclass
+class Suite:
+    """A validated suite: what to run and how to judge it."""
+
+    name: str
+    tasks: list[TaskSpec]
+    methods: list[MethodSpec]
+    seeds: list[int] = field(default_factory=lambda: [0])
+    timeout: float | None = None
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    description: str = ""
+    path: str = ""
+
+    def cells(self) -> list[Cell]:
+        """Every (task, size, method, budget, seed) in a fixed order."""
+        return [
+            Cell.make(t.name, size, m.name, budget, seed)
+            for t in self.tasks
+            for size in t.sizes
+            for m in self.methods
+            for budget in m.budgets
+            for seed in self.seeds
+        ]
+
+    def filtered(self, tasks: list[str] | None = None, methods: list[str] | None = None) -> "Suite":
+        """The same suite restricted to the named tasks and methods."""
+        for kind, names, have in (("task", tasks, self.tasks), ("method", methods, self.methods)):
+            for name in names or []:
+                if name not in {s.name for s in have}:
+                    raise VibenchError(f"suite {self.name!r} has no {kind} {name!r}; it has: "
+                                       + ", ".join(sorted({s.name for s in have})))
+        return Suite(
+            name=self.name,
+            tasks=[t for t in self.tasks if not tasks or t.name in tasks],
+            methods=[m for m in self.methods if not methods or m.name in methods],
+            seeds=list(self.seeds), timeout=self.timeout, thresholds=self.thresholds,
+            description=self.description, path=self.path,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``run.json``."""
+        return {
+            "name": self.name, "path": self.path, "description": self.description,
+            "seeds": self.seeds, "timeout": self.timeout, "thresholds": list(self.thresholds),
+            "tasks": [{"name": t.name, "sizes": list(t.sizes)} for t in self.tasks],
+            "methods": [{"name": m.name, "budgets": [b.to_dict() for b in m.budgets]} for m in self.methods],
+        }
+
+
+def builtin_suites() -> dict[str, Path]:
+    """Built-in suite names and their files."""
+    return {p.stem: p for p in sorted(SUITES_DIR.glob("*.toml"))}
+
+
+def _fail(where: str, msg: str) -> VibenchError:
+    return VibenchError(f"{where}: {msg}")
+
+
+def _number_list(where, key, value, kind=float, positive=True) -> list:
+    values = value if isinstance(value, list) else [value]
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not isinstance(v, int)):
+            raise _fail(where, f"{key!r} must be {'integers' if kind is int else 'numbers'}, got {v!r}")
+        if positive and v <= 0:
+            raise _fail(where, f"{key!r} must be > 0, got {v!r}")
+        out.append(kind(v))
+    return out
+
+
+def _task_spec(where: str, entry: Any) -> TaskSpec:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise _fail(where, "each [[tasks]] entry needs a string 'name'")
+    params = {k: v for k, v in entry.items() if k != "name"}
+    for k, v in params.items():
+        if isinstance(v, (dict, list)) and (not v or any(isinstance(x, (dict, list)) for x in (v if isinstance(v, list) else [v]))):
+            raise _fail(where, f"task {entry['name']!r}: parameter {k!r} must be a value or a list of values")
+    axes = [[(k, x) for x in (v if isinstance(v, list) else [v])] for k, v in sorted(params.items())]
+    sizes = tuple(dict(combo) for combo in itertools.product(*axes))
+    return TaskSpec(entry["name"], sizes)
+
+
+def _method_spec(where: str, entry: Any) -> MethodSpec:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise _fail(where, "each [[methods]] entry needs a string 'name'")
+    unknown = sorted(set(entry) - {"name", "budgets"})
+    if unknown:
+        raise _fail(where, f"method {entry['name']!r}: unknown key {unknown[0]!r} (allowed: name, budgets)")
+    raw = entry.get("budgets")
+    if not isinstance(raw, list) or not raw:
+        raise _fail(where, f"method {entry['name']!r} needs a non-empty 'budgets' list")
+    budgets = []
+    for b in raw:
+        try:
+            budgets.append(Budget.from_dict(b) if isinstance(b, dict) else Budget(b))
+        except VibenchError as exc:
+            raise _fail(where, f"method {entry['name']!r}: {exc}") from None
+    return MethodSpec(entry["name"], tuple(budgets))
+
+
+def parse_suite(data: dict[str, Any], name: str, where: str) -> Suite:
+    """Validate a parsed TOML document into a :class:`Suite`."""
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise _fail(where, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
+    for key in ("tasks", "methods"):
+        if not isinstance(data.get(key), list) or not data[key]:
+            raise _fail(where, f"needs at least one [[{key}]] entry")
+    timeout = data.get("timeout")
+    if timeout is not None:
+        timeout = _number_list(where, "timeout", timeout)[0]
+    seeds = _number_list(where, "seeds", data.get("seeds", [0]), kind=int, positive=False)
+    if any(s < 0 for s in seeds):
+        raise _fail(where, "'seeds' must be >= 0")
+    thresholds = tuple(_number_list(where, "thresholds", data.get("thresholds", list(DEFAULT_THRESHOLDS))))
+    return Suite(
+        name=str(data.get("name", name)),
+        tasks=[_task_spec(where, e) for e in data["tasks"]],
+        methods=[_method_spec(where, e) for e in data["methods"]],
+        seeds=seeds, timeout=timeout, thresholds=thresholds,
+        description=str(data.get("description", "")), path=where,
+    )
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Load a built-in suite by name, or a suite file by path.
+
+    Raises
+    ------
+    VibenchError
+        Unknown suite name, unreadable file, malformed TOML or schema errors.
+    """
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" or path.exists()):
+        suites = builtin_suites()
+        if name_or_path not in suites:
+            raise did_you_mean("suite", name_or_path, suites)
+        path = suites[name_or_path]
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise VibenchError(f"cannot read suite file {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise VibenchError(f"malformed suite file {str(path)!r}: {exc}") from None
+    return parse_suite(data, path.stem, str(path))
