@@ -1,0 +1,97 @@
+"""The command line: a real run end to end, and one-line errors with exit 2 for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import vibench
+from vibench.cli import main
+from vibench.store import ROW_COLUMNS
+
+
+def vibench_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "vibench.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_run_writes_a_run_directory_and_prints_a_table(tiny_suite, tmp_path, capsys):
+    assert main(["run", str(tiny_suite), "--out", str(tmp_path / "res"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "laplace" in out and "closed-form" in out
+    (run_dir,) = (tmp_path / "res").iterdir()
+    assert run_dir.name.startswith("tiny-")
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["suite"]["name"] == "tiny" and meta["ended"] and meta["n_cells"] == 2
+    rows = [json.loads(line) for line in (run_dir / "cells.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(set(ROW_COLUMNS) <= set(r) for r in rows)
+    df = vibench.load(run_dir)
+    assert (df["status"] == "ok").all() and (df["kl"].abs() < 1e-8).all()
+    assert main(["show", str(run_dir)]) == 0
+    assert "closed-form" in capsys.readouterr().out
+
+
+def test_resume_runs_only_missing_cells(tiny_suite, tmp_path):
+    assert main(["run", str(tiny_suite), "--out", str(tmp_path), "--no-progress", "--tasks", "gaussian"]) == 0
+    (run_dir,) = tmp_path.glob("tiny-*")
+    lines = (run_dir / "cells.jsonl").read_text().splitlines()
+    (run_dir / "cells.jsonl").write_text(lines[0] + "\n")
+    assert main(["run", str(tiny_suite), "--resume", str(run_dir), "--no-progress"]) == 0
+    rows = [json.loads(line) for line in (run_dir / "cells.jsonl").read_text().splitlines()]
+    assert sorted(r["key"] for r in rows) == sorted({r["key"] for r in rows}) and len(rows) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "no-such-suite"], "unknown suite 'no-such-suite'; choose from:"),
+    (["run", "smoke", "--methods", "nope"], "suite 'smoke' has no method 'nope'"),
+    (["run", "smoke", "--jobs", "0"], "--jobs must be >= 1"),
+    (["run", "smoke", "--timeout", "0"], "--timeout must be > 0"),
+    (["show", "."], "is not a vibench run directory"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    proc = vibench_cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("vibench: error:") and message in lines[0]
+
+
+def _suite_file(tmp_path, body):
+    path = tmp_path / "s.toml"
+    path.write_text(body)
+    return str(path)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("[[tasks]\n", "malformed suite file"),
+    ('[[tasks]]\nname="gaussian"\ndim=0\n[[methods]]\nname="laplace"\nbudgets=[5]\n', "dim must be between 1"),
+    ('[[tasks]]\nname="gaussian"\nrho=2.0\n[[methods]]\nname="laplace"\nbudgets=[5]\n', "rho must be in (-1, 1)"),
+    ('[[tasks]]\nname="nope"\n[[methods]]\nname="laplace"\nbudgets=[5]\n', "unknown task 'nope'"),
+    ('[[tasks]]\nname="gaussian"\n[[methods]]\nname="nope"\nbudgets=[5]\n', "unknown method 'nope'"),
+])
+def test_bad_suite_files(tmp_path, body, message):
+    proc = vibench_cli("run", _suite_file(tmp_path, body), "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_out(tiny_suite, tmp_path):
+    blocker = tmp_path / "f"
+    blocker.write_text("")
+    proc = vibench_cli("run", str(tiny_suite), "--out", str(blocker / "x"))
+    assert proc.returncode == 2 and "cannot write results to" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_debug_shows_the_traceback():
+    proc = vibench_cli("--debug", "run", "no-such-suite")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_help_and_list_do_not_import_pymc():
+    code = ("import sys; from vibench.cli import main; main(['list', 'methods']); main(['list', 'tasks']); "
+            "main(['list', 'suites']); print('PYMC', 'pymc' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and "PYMC False" in proc.stdout
+    assert "laplace" in proc.stdout and "gaussian" in proc.stdout and "smoke" in proc.stdout

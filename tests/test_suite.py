@@ -1,0 +1,72 @@
+"""Suite files: the schema, the grid, filters, and one-line errors for bad files."""
+
+from __future__ import annotations
+
+import pytest
+
+from vibench.errors import VibenchError
+from vibench.method import Budget
+from vibench.suite import builtin_suites, load_suite, parse_suite
+
+
+def _doc(**over):
+    doc = {"tasks": [{"name": "gaussian", "dim": [2, 3], "rho": [0.1, 0.5]}],
+           "methods": [{"name": "laplace", "budgets": [10, {"steps": 20, "max_seconds": 1.5}]}],
+           "seeds": [0, 1]}
+    doc.update(over)
+    return doc
+
+
+def test_grid_is_the_cartesian_product():
+    suite = parse_suite(_doc(), "x", "x.toml")
+    cells = suite.cells()
+    assert len(cells) == 4 * 2 * 2
+    assert {c.params_dict["dim"] for c in cells} == {2, 3}
+    assert cells[1].budget == Budget(10) and cells[1].seed == 1
+    assert Budget(20, 1.5) in {c.budget for c in cells}
+    assert len({c.key for c in cells}) == len(cells)
+
+
+def test_cell_keys_are_stable():
+    a = parse_suite(_doc(), "x", "x.toml").cells()
+    b = parse_suite(_doc(), "y", "y.toml").cells()
+    assert [c.key for c in a] == [c.key for c in b]
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"tasks": []}, r"needs at least one \[\[tasks\]\]"),
+    ({"methods": [{"name": "laplace"}]}, "needs a non-empty 'budgets' list"),
+    ({"methods": [{"name": "laplace", "budgets": [0]}]}, "budget steps must be >= 1"),
+    ({"methods": [{"name": "laplace", "budgets": [{"stepz": 3}]}]}, "unknown key 'stepz'"),
+    ({"seeds": ["a"]}, "'seeds' must be integers"),
+    ({"timeout": -1}, "'timeout' must be > 0"),
+    ({"colour": "red"}, "unknown key 'colour'"),
+    ({"tasks": [{"dim": 3}]}, "needs a string 'name'"),
+])
+def test_schema_errors(over, message):
+    with pytest.raises(VibenchError, match=message):
+        parse_suite(_doc(**over), "x", "x.toml")
+
+
+def test_malformed_toml_is_one_clear_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[tasks]\nname = 'gaussian'\n")
+    with pytest.raises(VibenchError, match="malformed suite file"):
+        load_suite(str(bad))
+
+
+def test_unknown_suite_lists_builtins():
+    with pytest.raises(VibenchError, match="unknown suite 'nope'; choose from: .*smoke"):
+        load_suite("nope")
+
+
+def test_filters():
+    suite = parse_suite(_doc(methods=[{"name": "laplace", "budgets": [5]}, {"name": "emcee", "budgets": [5]}]), "x", "x")
+    assert {c.method for c in suite.filtered(methods=["emcee"]).cells()} == {"emcee"}
+    with pytest.raises(VibenchError, match="has no method 'nope'"):
+        suite.filtered(methods=["nope"])
+
+
+def test_builtin_suites_parse():
+    for name in builtin_suites():
+        assert load_suite(name).cells()
