@@ -247,7 +247,8 @@ def psis_khat(approx: Approximation, log_density: LogDensity, rng: np.random.Gen
     x = _draws(approx, n_draws, rng)
     lw = _uncounted_logp(log_density, x) - np.asarray(approx.logpdf(x), dtype=float)
     lw = np.where(np.isnan(lw), -np.inf, lw)
-    _, khat = az.psislw(lw, reff=1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # gpdfit on extreme tails
+        _, khat = az.psislw(lw, reff=1.0)
     return float(khat)
 
 
