@@ -19,7 +19,7 @@ from typing import Iterable, Iterator
 
 from .cell import Cell
 from .errors import VibenchError
-from .runner import error_row, run_cell
+from .runner import error_row, run_cell, warm_up
 
 __all__ = ["Executor", "SerialExecutor", "ProcessExecutor", "make_executor"]
 
@@ -100,6 +100,8 @@ class ProcessExecutor(Executor):
 
     def run(self, cells, timeout=None):
         pending = deque(cells)
+        if not self._slots:
+            warm_up()  # once, before forking: the workers inherit the imports
         while len(self._slots) < min(self.jobs, max(len(pending), 1)):
             self._slots.append(self._spawn())
         try:

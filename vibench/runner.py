@@ -16,7 +16,7 @@ from .errors import VibenchError
 from .registry import get_registry
 from .task import Task
 
-__all__ = ["run_cell", "build_task", "check_cells", "error_row", "METRIC_KEYS"]
+__all__ = ["warm_up", "run_cell", "build_task", "check_cells", "error_row", "METRIC_KEYS"]
 
 METRIC_KEYS = ("kl", "kl_estimator", "kl_se", "kl_floor", "kl_inclusive", "mean_err", "sd_err", "khat")
 
@@ -48,6 +48,18 @@ def check_cells(cells: list[Cell]) -> None:
             build_task(task, dict(params))
         except VibenchError as exc:
             raise VibenchError(f"task {task}({size_label(dict(params))}): {exc}") from None
+
+
+def warm_up() -> None:
+    """Import what every cell needs (the registry, metrics, ArviZ) so no cell pays for it.
+
+    Called before worker processes fork, and on Dask workers when they join.
+    """
+    import arviz  # noqa: F401  (1 s of imports, otherwise charged to the first cell)
+
+    from . import metrics  # noqa: F401
+
+    get_registry()
 
 
 def one_line(exc: BaseException) -> str:
