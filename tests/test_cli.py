@@ -95,3 +95,56 @@ def test_help_and_list_do_not_import_pymc():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and "PYMC False" in proc.stdout
     assert "laplace" in proc.stdout and "gaussian" in proc.stdout and "smoke" in proc.stdout
+
+
+def test_unreachable_dask_address_exits_2_quickly(tiny_suite, tmp_path):
+    proc = vibench_cli("run", str(tiny_suite), "--dask", "tcp://127.0.0.1:1", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'" in proc.stderr
+
+
+def _extra_entry_points(monkeypatch, *pairs):
+    import importlib.metadata as md
+
+    from vibench import registry as reg
+
+    real = md.entry_points
+
+    def fake(**kw):
+        eps = list(real(**kw))
+        if kw.get("group") == reg.ENTRY_POINT_GROUP:
+            eps += [md.EntryPoint(name=n, value=v, group=reg.ENTRY_POINT_GROUP) for n, v in pairs]
+        return eps
+
+    monkeypatch.setattr(reg.md, "entry_points", fake)
+
+
+def test_two_plugins_registering_one_name_exit_2(monkeypatch, fresh_registry, tiny_suite, capsys):
+    # a second distribution that points at the laplace plugin again registers 'laplace' twice
+    _extra_entry_points(monkeypatch, ("laplace-copy", "vibench_laplace.laplace_copy_for_tests"))
+    import types
+
+    module = types.ModuleType("vibench_laplace.laplace_copy_for_tests")
+    module.vibench_register_methods = vibench.hookimpl(lambda registry: registry.add_method(
+        __import__("vibench_laplace").Laplace()))
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    assert main(["run", str(tiny_suite), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "method 'laplace' is registered twice" in err[0] and "laplace-copy" in err[0]
+
+
+def test_broken_plugin_warns_and_only_runs_that_need_it_stop(monkeypatch, fresh_registry, tiny_suite, tmp_path,
+                                                             capsys):
+    _extra_entry_points(monkeypatch, ("fancy", "vibench_fancy_not_installed"))
+    assert main(["list", "methods"]) == 0
+    captured = capsys.readouterr()
+    assert "laplace" in captured.out
+    assert captured.err.strip() == ("vibench: warning: vibench plugin 'fancy' failed to load: "
+                                    "ModuleNotFoundError: No module named 'vibench_fancy_not_installed'")
+    assert main(["run", str(tiny_suite), "--out", str(tmp_path), "--no-progress"]) == 0
+    needs_it = tmp_path / "needs.toml"
+    needs_it.write_text('[[tasks]]\nname="gaussian"\n[[methods]]\nname="fancy-vi"\nbudgets=[5]\n')
+    capsys.readouterr()
+    assert main(["run", str(needs_it), "--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown method 'fancy-vi'" in err[0] and "failed to load: fancy" in err[0]
