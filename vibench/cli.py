@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a run's summary table")
     show.add_argument("run_dir")
 
+    report = sub.add_parser("report", help="print the answer and write plots and report.html into RUN_DIR/report/")
+    report.add_argument("run_dir")
+    report.add_argument("--thresholds", type=_csv, help="comma-separated KL thresholds (default: the suite's)")
+
     sub.add_parser("plugins", help="list plugins, what each registered, and load failures")
     return p
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .errors import VibenchError
 
-__all__ = ["cmd_run", "cmd_list", "cmd_show", "cmd_plugins"]
+__all__ = ["cmd_run", "cmd_list", "cmd_show", "cmd_plugins", "cmd_report"]
 
 
 def _progress(total_todo: int, enabled: bool):
@@ -105,6 +105,26 @@ def cmd_show(args) -> int:
           f"started {meta.get('started')}, ended {meta.get('ended') or '(unfinished)'}")
     print(format_summary(df))
     _print_answer(args.run_dir)
+    return 0
+
+
+def cmd_report(args) -> int:
+    """``vibench report RUN_DIR``: print the answer, write the plots and ``RUN_DIR/report/report.html``."""
+    from .analysis import answer_text
+    from .report import build_report
+    from .store import read_run_json
+
+    read_run_json(Path(args.run_dir))  # one clear error for a wrong directory, before any work
+    thresholds = None
+    if args.thresholds:
+        try:
+            thresholds = [float(t) for t in args.thresholds]
+        except ValueError:
+            raise VibenchError(f"--thresholds must be numbers, got {','.join(args.thresholds)!r}") from None
+        if not all(t > 0 for t in thresholds):
+            raise VibenchError("--thresholds must be > 0")
+    print(answer_text(args.run_dir, thresholds))
+    print(f"\nreport: {build_report(args.run_dir, thresholds)}")
     return 0
 
 
