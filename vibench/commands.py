@@ -132,11 +132,13 @@ def cmd_plugins(args) -> int:
     """``vibench plugins``: each plugin, its distribution, what it registered, load failures."""
     from .registry import get_registry
 
-    for info in get_registry().plugins.values():
+    plugins = list(get_registry().plugins.values())
+    width = max(len(f"{p.distribution} {p.version}") for p in plugins) + 2
+    for info in plugins:
         what = ", ".join([f"methods: {' '.join(info.methods)}"] * bool(info.methods)
                          + [f"tasks: {' '.join(info.tasks)}"] * bool(info.tasks)) or "(nothing)"
         dist = f"{info.distribution} {info.version}".strip()
-        line = f"{info.name:16s} {dist:20s} {what}"
+        line = f"{info.name:16s} {dist:{width}s} {what}"
         if info.error:
             line += f"  FAILED TO LOAD: {info.error}"
         print(line)

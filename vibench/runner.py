@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from .approximation import Approximation, DrawsApproximation
 from .cell import Cell, size_label
 from .errors import VibenchError
 from .registry import get_registry
@@ -84,15 +83,6 @@ def _blank_row(cell: Cell) -> dict[str, Any]:
     return row
 
 
-def _check_finite(approx: Approximation) -> None:
-    parts = {"mean": approx.mean, "covariance": approx.cov}
-    if isinstance(approx, DrawsApproximation):
-        parts["draws"] = approx.samples
-    for name, value in parts.items():
-        if not np.all(np.isfinite(value)):
-            raise FloatingPointError(f"non-finite values (NaN or inf) in the approximation's {name}")
-
-
 def _jsonable_info(info: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in info.items():
@@ -120,7 +110,7 @@ def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
     dict
         The row: :data:`vibench.store.ROW_COLUMNS` plus ``key``, ``size``, ``info``.
     """
-    from .metrics import evaluate
+    from .metrics import check_finite, evaluate
 
     start = time.perf_counter()
     row = _blank_row(cell)
@@ -142,7 +132,7 @@ def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
         row["n_logp"] = int(info.pop("n_logp", task.log_density.n_logp))
         row["n_grad"] = int(info.pop("n_grad", task.log_density.n_grad))
         row["info"] = _jsonable_info(info)
-        _check_finite(approx)
+        check_finite(approx)  # NaN or inf: an error row saying so
         row.update(evaluate(approx, task, eval_rng))
         row["status"] = "ok"
     except Exception as exc:  # the run goes on: the failure is the row
