@@ -11,6 +11,7 @@ takes its place.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -48,7 +49,11 @@ class SerialExecutor(Executor):
             yield run_cell(cell, debug=self.debug)
 
 
-def _worker_main(conn, debug: bool) -> None:
+def _worker_main(conn, debug: bool, blas_threads: int | None) -> None:
+    if blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(blas_threads)  # N workers x N BLAS threads would oversubscribe the cores
     while True:
         try:
             cell = conn.recv()
@@ -88,7 +93,8 @@ class ProcessExecutor(Executor):
 
     def _spawn(self) -> _Slot:
         parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=_worker_main, args=(child, self.debug), daemon=True)
+        blas = max(1, (os.cpu_count() or 1) // self.jobs) if self.jobs > 1 else None
+        proc = self._ctx.Process(target=_worker_main, args=(child, self.debug, blas), daemon=True)
         proc.start()
         child.close()
         return _Slot(proc, parent)
