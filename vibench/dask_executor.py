@@ -25,11 +25,19 @@ __all__ = ["DaskExecutor"]
 CONNECT_TIMEOUT_S = 5
 
 
-def _warm_up() -> None:
-    """Pay the worker's one-time imports (ArviZ, the registry) before the first cell."""
-    from .runner import warm_up
+def _warm_up_plugin():
+    """A WorkerPlugin that runs :func:`~vibench.runner.warm_up` on every worker, restarted ones too."""
+    from distributed import WorkerPlugin
 
-    warm_up()
+    class WarmUp(WorkerPlugin):
+        name = "vibench-warm-up"
+
+        def setup(self, worker):
+            from vibench.runner import warm_up
+
+            warm_up()
+
+    return WarmUp()
 
 
 class DaskExecutor(Executor):
@@ -64,7 +72,7 @@ class DaskExecutor(Executor):
                 raise VibenchError(
                     f"cannot reach the Dask scheduler at {address!r} within {CONNECT_TIMEOUT_S} s ({one_line(exc)})"
                 ) from None
-        self.client.run(_warm_up)
+        self.client.register_plugin(_warm_up_plugin())
         self.jobs = self._threads()
         if self.jobs < 1:
             self.close()

@@ -11,7 +11,6 @@ takes its place.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -45,15 +44,12 @@ class SerialExecutor(Executor):
         self.debug = debug
 
     def run(self, cells, timeout=None):
+        warm_up()
         for cell in cells:
             yield run_cell(cell, debug=self.debug)
 
 
-def _worker_main(conn, debug: bool, blas_threads: int | None) -> None:
-    if blas_threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(blas_threads)  # N workers x N BLAS threads would oversubscribe the cores
+def _worker_main(conn, debug: bool) -> None:
     while True:
         try:
             cell = conn.recv()
@@ -93,8 +89,7 @@ class ProcessExecutor(Executor):
 
     def _spawn(self) -> _Slot:
         parent, child = self._ctx.Pipe()
-        blas = max(1, (os.cpu_count() or 1) // self.jobs) if self.jobs > 1 else None
-        proc = self._ctx.Process(target=_worker_main, args=(child, self.debug, blas), daemon=True)
+        proc = self._ctx.Process(target=_worker_main, args=(child, self.debug), daemon=True)
         proc.start()
         child.close()
         return _Slot(proc, parent)
@@ -107,7 +102,7 @@ class ProcessExecutor(Executor):
     def run(self, cells, timeout=None):
         pending = deque(cells)
         if not self._slots:
-            warm_up()  # once, before forking: the workers inherit the imports
+            warm_up()  # once, before forking: the workers inherit the imports and the BLAS limit
         while len(self._slots) < min(self.jobs, max(len(pending), 1)):
             self._slots.append(self._spawn())
         try:
