@@ -4,27 +4,20 @@ This is the only core module that imports PyMC, and it does so lazily (inside
 functions): ``import vibench`` and ``vibench.registry`` never pay the ~2.5 s
 ``import pymc``.
 
-Every task gets a PyMC model over its unconstrained vector:
-
-- ``task.pymc_model()`` when the task provides one;
-- otherwise a ``pm.Flat`` vector ``"x"`` of length ``task.dim`` plus a
-  ``pm.Potential`` whose value comes from :class:`LogpGradOp`, a PyTensor
-  ``Op`` with two outputs (log density and gradient) computed by ONE call of
-  ``task.log_density.logp_and_grad``. Its gradient reuses the second output
-  of the same node, so a compiled "logp and dlogp" graph calls the task once
-  per point, and the task's ``LogDensity`` counts every gradient evaluation.
-
-:func:`model_for` compiles the model's flat ``logp_dlogp`` function once per
-task object (the cache is keyed by the task's identity and dropped when the
-task is garbage collected) and times it (``compile_s``); methods keep their own
-compiled pieces (ADVI step functions) in :attr:`PyMCBundle.extras`, so a
-repeated seed or budget never recompiles.
+Every task gets a PyMC model over its unconstrained vector: ``task.pymc_model()``
+when the task has one, otherwise a ``pm.Flat`` vector ``"x"`` plus a
+``pm.Potential`` of a PyTensor ``Op`` whose two outputs, log density and
+gradient, come from ONE ``task.log_density.logp_and_grad`` call (its gradient
+is the second output of the same node), so the task's ``LogDensity`` counts
+every gradient evaluation. :func:`model_for` builds it once per task object;
+compiled functions live in :attr:`PyMCBundle.extras` and are reused across
+seeds and budgets, their compile time recorded apart from fitting time.
 
 PyTensor mode: pip-installed PyTensor finds no BLAS here and its C backend
-then falls back to slow non-BLAS code for dot products and solves. The
-default mode is therefore ``"NUMBA"`` (``pytensor.config.mode`` names also
-work); set the environment variable ``VIBENCH_PYTENSOR_MODE`` (e.g. ``FAST_RUN``
-for the C backend) to override. The missing-BLAS warning is silenced.
+then runs dense linear algebra through slow fallbacks; ``"NUMBA"`` avoids
+them. Callers pass the mode they measured best (the PyMC plugin picks per
+method, see ``vibench_pymc.modes``); ``$VIBENCH_PYTENSOR_MODE`` overrides it
+everywhere. The missing-BLAS warning is silenced.
 """
 
 from __future__ import annotations
@@ -54,20 +47,20 @@ __all__ = [
     "quiet_pymc",
     "model_for",
     "op_model",
+    "logp_grad_op",
     "flat_logp_and_grad",
     "log_density_from_model",
     "clear_cache",
 ]
 
 MODE_ENV = "VIBENCH_PYTENSOR_MODE"
-#: Measured faster than the BLAS-less C backend here (see module docstring).
 DEFAULT_MODE = "NUMBA"
 _LOGGERS = ("pymc", "pytensor", "numba")
 
 
-def pytensor_mode() -> str:
-    """The PyTensor compile mode vibench uses: ``$VIBENCH_PYTENSOR_MODE`` or ``"NUMBA"``."""
-    return os.environ.get(MODE_ENV, "").strip() or DEFAULT_MODE
+def pytensor_mode(preferred: str | None = None) -> str:
+    """``$VIBENCH_PYTENSOR_MODE`` if set, else ``preferred``, else ``"NUMBA"``."""
+    return os.environ.get(MODE_ENV, "").strip() or preferred or DEFAULT_MODE
 
 
 def import_pymc():
@@ -101,7 +94,7 @@ def quiet_pymc() -> Iterator[None]:
 
 
 def _make_op_class():
-    """Build the ``LogpGradOp`` class (needs pytensor, so it is built lazily)."""
+    """Build the ``LogpGradOp`` class (it needs pytensor, so it is built lazily)."""
     import pytensor.tensor as pt
     from pytensor.gradient import DisconnectedType, grad_not_implemented
     from pytensor.graph.basic import Apply
@@ -137,9 +130,6 @@ def _make_op_class():
                 return [grad_not_implemented(self, 0, inputs[0], "second derivatives of a black-box log density")]
             return [g_value * outputs[1]]
 
-        def connection_pattern(self, node):
-            return [[True, True]]
-
         def __str__(self) -> str:
             return f"LogpGradOp(dim={self.log_density.dim})"
 
@@ -150,20 +140,10 @@ _OP_CLASS = None
 
 
 def logp_grad_op(log_density: LogDensity):
-    """A PyTensor ``Op`` computing log density and gradient of ``log_density`` in one call.
-
-    Parameters
-    ----------
-    log_density : LogDensity
-
-    Returns
-    -------
-    Op
-        Applied to a float64 vector, it returns ``(logp, grad)``.
-    """
+    """A PyTensor ``Op``: float64 vector ``x -> (logp, grad)`` from one ``log_density.logp_and_grad`` call."""
     global _OP_CLASS
-    import_pymc()
     if _OP_CLASS is None:
+        import_pymc()
         _OP_CLASS = _make_op_class()
     return _OP_CLASS(log_density)
 
@@ -266,121 +246,112 @@ def log_density_from_model(model, mode: str | None = None) -> LogDensity:
 
 @dataclass
 class PyMCBundle:
-    """A task's PyMC model, compiled once, and what methods need to use it.
+    """A task's PyMC model, built once, and the compiled pieces methods reuse.
 
     Attributes
     ----------
     model : pymc.Model
     source : {"pymc_model", "op"}
         Whether the model came from ``task.pymc_model()`` or the black-box Op.
+    log_density : LogDensity
+        The task's density (its counters are kept unchanged by warm-up calls).
     dim : int
     layout : list of (name, slice, shape)
         Value variables in the flat vector's (the task's) order.
-    mode : str
-        PyTensor mode everything was compiled with.
-    logp_dlogp : pymc ValueGradFunction
-        ``model.logp_dlogp_function(ravel_inputs=True)``, for NUTS.
     compile_s : float
-        Seconds spent building the model and compiling ``logp_dlogp``.
+        Total seconds spent building the model and compiling for it.
     extras : dict
-        Method-owned compiled objects (e.g. ADVI step functions), by key.
+        Compiled objects by key: ``("logp_dlogp", mode)`` and method-owned
+        ones (ADVI step functions).
     """
 
     model: Any
     source: str
+    log_density: LogDensity
     dim: int
     layout: list
-    mode: str
-    logp_dlogp: Any
-    compile_s: float
+    compile_s: float = 0.0
     extras: dict = field(default_factory=dict)
-    _unused_compile_s: float = 0.0
+    _unreported_s: float = 0.0
 
     def take_compile_s(self) -> float:
-        """Compile seconds not yet reported by a fit (returned once, then 0)."""
-        out, self._unused_compile_s = self._unused_compile_s, 0.0
+        """Compile seconds not yet reported by a fit (returned once, then 0.0)."""
+        out, self._unreported_s = self._unreported_s, 0.0
         return out
 
     def add_compile_s(self, seconds: float) -> None:
-        """Record compile seconds spent by a method (e.g. an ADVI step function)."""
+        """Record compile seconds (reported by the next :meth:`take_compile_s`)."""
         self.compile_s += seconds
-        self._unused_compile_s += seconds
+        self._unreported_s += seconds
 
-    def flatten(self, values: dict[str, np.ndarray], lead: int = 0) -> np.ndarray:
-        """Concatenate value-variable arrays into the flat vector (keeping ``lead`` leading axes)."""
-        parts = []
-        for name, _, shape in self.layout:
-            arr = np.asarray(values[name], dtype=float)
-            parts.append(arr.reshape(arr.shape[:lead] + (-1,)))
-        return np.concatenate(parts, axis=-1)
+    @contextlib.contextmanager
+    def uncounted(self) -> Iterator[None]:
+        """Evaluate inside the block without changing the task's ``LogDensity`` counters."""
+        counts = self.log_density.counts()
+        try:
+            yield
+        finally:
+            self.log_density.n_logp, self.log_density.n_grad = counts["n_logp"], counts["n_grad"]
 
-    def unflatten(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Split a flat vector into ``{value var name: array}``."""
-        return {name: np.asarray(x[slc]).reshape(shape) for name, slc, shape in self.layout}
+    def compiled(self, key: Any, build: Callable[[], Any]) -> Any:
+        """``extras[key]``, built (and timed as compile, uncounted) on first use."""
+        if key not in self.extras:
+            t0 = time.perf_counter()
+            with quiet_pymc(), self.uncounted():
+                self.extras[key] = build()
+            self.add_compile_s(time.perf_counter() - t0)
+        return self.extras[key]
 
-    def initvals(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """``pm.sample`` initial values (constrained space, keyed by RV name) for flat ``x``."""
-        import pytensor.tensor as pt
+    def logp_dlogp(self, mode: str):
+        """``model.logp_dlogp_function(ravel_inputs=True)`` compiled in ``mode`` (once), for NUTS."""
 
-        values = self.unflatten(x)
-        model = self.model
-        out = {}
-        for rv in model.free_RVs:
-            value_var = model.rvs_to_values[rv]
-            val = values[value_var.name]
-            transform = model.rvs_to_transforms.get(rv)
-            if transform is not None:
-                val = transform.backward(pt.as_tensor(val), *rv.owner.inputs).eval()
-            out[rv.name] = np.asarray(val)
-        return out
+        def build():
+            fn = self.model.logp_dlogp_function(ravel_inputs=True, mode=mode)
+            fn.trust_input = True
+            fn.set_extra_values({})
+            fn(np.zeros(self.dim))  # the first call JIT-compiles under NUMBA
+            return fn
+
+        return self.compiled(("logp_dlogp", mode), build)
 
 
-_CACHE: dict[tuple[int, str], PyMCBundle] = {}
+_CACHE: dict[int, PyMCBundle] = {}
 
 
 def clear_cache() -> None:
-    """Forget every compiled bundle (tests)."""
+    """Forget every model and compiled function (tests)."""
     _CACHE.clear()
 
 
-def model_for(task: "Task", mode: str | None = None) -> PyMCBundle:
-    """The task's PyMC model, compiled once per task object and PyTensor mode.
+def model_for(task: "Task") -> PyMCBundle:
+    """The task's PyMC model, built once per task object, with its compiled functions.
 
     Parameters
     ----------
     task : Task
-    mode : str, optional
-        PyTensor mode; default :func:`pytensor_mode`.
 
     Returns
     -------
     PyMCBundle
-        Cached: a second call with the same task returns the same object.
-        :meth:`PyMCBundle.take_compile_s` hands the compile time to the first
-        fit that asks.
+        Cached by the task's identity (dropped when the task is garbage
+        collected): a second call with the same task returns the same object,
+        so compiled functions in it are reused across seeds and budgets.
     """
-    mode = mode or pytensor_mode()
-    key = (id(task), mode)
-    bundle = _CACHE.get(key)
+    bundle = _CACHE.get(id(task))
     if bundle is not None:
         return bundle
-    pm = import_pymc()
     t0 = time.perf_counter()
     with quiet_pymc():
         if task.pymc_model is not None:
             model, source = task.pymc_model(), "pymc_model"
         else:
             model, source = op_model(task.log_density), "op"
-        point = model.initial_point()
-        layout = _value_layout(model, point)
-        dim = layout[-1][1].stop if layout else 0
-        if dim != task.dim:
-            raise ValueError(f"task {task.label}: pymc_model has {dim} unconstrained values, task.dim is {task.dim}")
-        logp_dlogp = model.logp_dlogp_function(ravel_inputs=True, mode=mode)
-        logp_dlogp.trust_input = True
-    del pm
-    seconds = time.perf_counter() - t0
-    bundle = PyMCBundle(model, source, dim, layout, mode, logp_dlogp, seconds, _unused_compile_s=seconds)
-    _CACHE[key] = bundle
-    weakref.finalize(task, _CACHE.pop, key, None)
+        layout = _value_layout(model, model.initial_point())
+    dim = layout[-1][1].stop if layout else 0
+    if dim != task.dim:
+        raise ValueError(f"task {task.label}: pymc_model has {dim} unconstrained values, task.dim is {task.dim}")
+    bundle = PyMCBundle(model, source, task.log_density, dim, layout)
+    bundle.add_compile_s(time.perf_counter() - t0)
+    _CACHE[id(task)] = bundle
+    weakref.finalize(task, _CACHE.pop, id(task), None)
     return bundle
