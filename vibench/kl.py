@@ -163,9 +163,25 @@ def kl_knn(x: np.ndarray, logpdf_p: LogpdfFn, k: int = 1) -> tuple[float, float]
         ``sqrt(n)``: it ignores the dependence between neighbour distances and
         the autocorrelation of MCMC draws, so it is a rough guide, and the
         estimator has a small bias (see :func:`knn_entropy`).  Useful at d <= 10.
+
+    Notes
+    -----
+    The entropy is estimated on whitened draws ``z = C^-1 (x - mean)`` (``C``
+    the Cholesky factor of the draws' covariance) and mapped back with
+    ``H(x) = H(z) + log |det C|``. Entropy is affine-equivariant, so this
+    changes nothing in expectation, but the k-NN estimate is badly biased on
+    strongly correlated draws: on AR(1) rho = 0.9, d = 10, exact iid draws gave
+    -0.46 nats (n = 2,000) unwhitened, and about 0 whitened.
     """
     x = np.atleast_2d(np.asarray(x, dtype=float))
-    terms = -knn_entropy(x, k) - np.asarray(logpdf_p(x), dtype=float)
+    log_p = np.asarray(logpdf_p(x), dtype=float)
+    centred = x - x.mean(axis=0)
+    try:
+        chol = np.linalg.cholesky(np.atleast_2d(np.cov(x, rowvar=False)))
+    except np.linalg.LinAlgError:
+        raise ValueError("knn: the draws' covariance is singular (a stuck or collapsed sampler)") from None
+    z = solve_triangular(chol, centred.T, lower=True).T
+    terms = -(knn_entropy(z, k) + np.sum(np.log(np.diag(chol)))) - log_p
     return _mean_se(terms)
 
 
