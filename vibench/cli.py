@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--thresholds", type=_csv, help="comma-separated KL thresholds (default: the suite's)")
 
     sub.add_parser("plugins", help="list plugins, what each registered, and load failures")
+
+    truth = sub.add_parser("truth", help="show a task's truth; compute or refresh its stored NUTS reference")
+    truth.add_argument("task", help="a task name (vibench list tasks) or module:function")
+    truth.add_argument("params", nargs="*", metavar="k=v", help="size parameters, e.g. dim=20 n=200")
+    truth.add_argument("--refresh", action="store_true", help="recompute a reference truth even if one is stored")
+    truth.add_argument("--check", action="store_true",
+                       help="run a fresh NUTS reference and z-test the truth's means and sds against it")
     return p
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .errors import VibenchError
 
-__all__ = ["cmd_run", "cmd_list", "cmd_show", "cmd_plugins", "cmd_report"]
+__all__ = ["cmd_run", "cmd_list", "cmd_show", "cmd_plugins", "cmd_report", "cmd_truth"]
 
 
 def _progress(total_todo: int, enabled: bool):
@@ -142,4 +142,82 @@ def cmd_plugins(args) -> int:
         if info.error:
             line += f"  FAILED TO LOAD: {info.error}"
         print(line)
+    return 0
+
+
+def _param(text: str) -> tuple[str, object]:
+    """``k=v`` -> ``(k, v)`` with ``v`` an int, float, bool or string, as in a suite file."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise VibenchError(f"size parameters are written k=v, got {text!r}")
+    for convert in (int, float):
+        try:
+            return key, convert(value)
+        except ValueError:
+            pass
+    return key, {"true": True, "false": False}.get(value.lower(), value)
+
+
+def _truth_text(task) -> str:
+    """The truth of ``task``: kind, per-coordinate mean and sd (with MCSE), provenance, file."""
+    truth, prov = task.truth, dict(task.truth.provenance)
+    names = prov.pop("coordinates", None) or [f"x[{i}]" for i in range(truth.dim)]
+    lines = [f"{task.label}: {truth.kind} truth, dim {truth.dim}"
+             + (f", log Z = {truth.log_evidence:.6g}" if truth.log_evidence is not None else "")]
+    se = truth.mean_se is not None and truth.sd_se is not None
+    lines.append(f"  {'coordinate':16s} {'mean':>11s} {'(mcse)':>9s} {'sd':>10s} {'(mcse)':>9s}" if se
+                 else f"  {'coordinate':16s} {'mean':>11s} {'sd':>10s}")
+    for i in range(min(truth.dim, 50)):
+        cells = [f"{truth.mean[i]:11.4g}", f"({truth.mean_se[i]:.2g})".rjust(9)] if se else [f"{truth.mean[i]:11.4g}"]
+        cells += [f"{truth.sd[i]:10.4g}"] + ([f"({truth.sd_se[i]:.2g})".rjust(9)] if se else [])
+        lines.append(f"  {names[i]:16s} " + " ".join(cells))
+    if truth.dim > 50:
+        lines.append(f"  ... {truth.dim - 50} more")
+    for key in ("method", "command", "settings", "versions", "seconds", "divergences", "rhat_max",
+                "ess_bulk_min", "ess_tail_min", "bfmi_min", "grid", "path"):
+        if key in prov:
+            value = prov[key]
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            value = f"{value:.4g}" if isinstance(value, float) else value
+            lines.append(f"  {key}: {value}")
+    return "\n".join(lines)
+
+
+def _check_text(truth, ref) -> tuple[str, bool]:
+    """z-scores of a fresh NUTS reference against ``truth``, and whether they agree."""
+    import numpy as np
+    from scipy.stats import norm
+
+    from .reference import compare
+
+    z = compare(truth, ref)
+    worst = max(np.max(np.abs(z["z_mean"])), np.max(np.abs(z["z_sd"])))
+    bound = float(norm.isf(1e-3 / (4 * truth.dim)))  # two-sided, Bonferroni over 2 dim tests, level 1e-3
+    prov = ref.provenance
+    verdict = "agree" if worst <= bound else "DISAGREE"
+    return (f"check: NUTS reference ({prov['settings']['chains']} x {prov['settings']['draws']} draws, "
+            f"min ESS {prov['ess_bulk_min']:.0f}, {prov['seconds']:.1f} s): max |z| of means "
+            f"{np.max(np.abs(z['z_mean'])):.2f}, of sds {np.max(np.abs(z['z_sd'])):.2f} "
+            f"(in MCSEs; Bonferroni bound {bound:.2f}): truth and reference {verdict}"), worst <= bound
+
+
+def cmd_truth(args) -> int:
+    """``vibench truth TASK [k=v ...] [--refresh] [--check]``: a task's truth and where it came from.
+
+    With ``--check``, exit code 1 when the truth and a fresh NUTS reference disagree.
+    """
+    from . import reference
+    from .registry import get_registry
+
+    params = dict(_param(text) for text in args.params)
+    with reference.using(refresh=args.refresh or None):
+        task = get_registry().get_task(args.task, **params)
+    print(_truth_text(task))
+    if args.check:
+        if task.truth.kind == "reference":
+            raise VibenchError(f"{task.label}: --check compares a truth with a NUTS reference; this truth is one")
+        text, agree = _check_text(task.truth, reference.task_reference(task))
+        print(text)
+        return 0 if agree else 1
     return 0

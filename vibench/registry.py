@@ -101,10 +101,15 @@ class Registry:
             raise self._unknown("method", name, self.methods) from None
 
     def task_factory(self, name: str) -> TaskFactory:
-        """The registered factory for task ``name``."""
+        """The registered factory for task ``name``; ``"module:function"`` names a user's model
+        (see :mod:`vibench.tasks.from_pymc`)."""
         try:
             return self.tasks[name]
         except KeyError:
+            if ":" in name:
+                from .tasks.from_pymc import user_task_factory
+
+                return user_task_factory(name)
             raise self._unknown("task", name, self.tasks) from None
 
     def get_task(self, name: str, **params: Any) -> Task:

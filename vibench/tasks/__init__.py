@@ -1,7 +1,8 @@
 """Built-in tasks, registered through the same hook as any plugin's.
 
 Each module in this package defines ``TASKS = {name: factory}``; add a module
-to ``MODULES`` to register its tasks.
+to ``MODULES`` to register its tasks. :func:`from_pymc` turns a user's PyMC
+model into a task (see :mod:`vibench.tasks.from_pymc`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,14 @@ from __future__ import annotations
 import importlib
 
 from ..hookspecs import hookimpl
+from .from_pymc import from_pymc
 
-__all__ = ["MODULES", "vibench_register_tasks"]
+__all__ = ["MODULES", "vibench_register_tasks", "from_pymc"]
 
-MODULES = ("gaussian", "linear_regression", "linear_regression_nig", "funnel", "banana", "mixture")
+MODULES = (
+    "gaussian", "linear_regression", "linear_regression_nig", "funnel", "banana", "mixture",
+    "eight_schools", "hierarchical", "brownian_motion", "logistic_regression",
+)
 
 
 @hookimpl
