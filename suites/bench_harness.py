@@ -43,6 +43,12 @@ def main() -> None:
     print(f"smoke: {len(rows)} cells, run wall {wall:.1f} s, methods' own time {fit:.1f} s")
     print(f"  evaluation against the truth  {cells - fit:6.1f} s  ({100 * (cells - fit) / fit:.1f}% of methods' time)")
     print(f"  orchestration (incl. startup) {wall - cells:6.1f} s  ({100 * (wall - cells) / fit:.1f}% of methods' time)")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "from vibench.runner import warm_up; warm_up()"], check=True)
+    startup = time.perf_counter() - start
+    print(f"  of which one-time start-up     {startup:6.1f} s  (interpreter, imports incl. ArviZ, plugin registry)")
+    per_cell = (cells - fit) + (wall - cells - startup)
+    print(f"  per-cell harness work         {per_cell:6.1f} s  ({100 * per_cell / fit:.1f}% of methods' time)")
     t1, _ = run("cpubound", "--jobs", "1")
     t2, _ = run("cpubound", "--jobs", "2")
     print(f"cpubound: --jobs 1 {t1:.1f} s, --jobs 2 {t2:.1f} s, speed-up {t1 / t2:.2f}x")
