@@ -101,3 +101,19 @@ def test_serial_and_processes_give_identical_metrics():
     for key in serial:
         for col in ("kl", "mean_err", "sd_err", "n_grad", "n_logp"):
             assert serial[key][col] == parallel[key][col], (key, col)
+
+
+class _Noisy(vibench.Method):
+    name, family = "test-noisy", "laplace"
+
+    def fit(self, task, budget, rng):
+        np.log(np.zeros(1))  # RuntimeWarning: divide by zero
+        return vibench.get_method("laplace").fit(task, budget, rng)
+
+
+def test_warnings_during_fit_are_recorded_in_info_not_printed(fresh_registry, recwarn):
+    get_registry().add_method(_Noisy())
+    row = run_cell(_cell("test-noisy"))
+    assert row["status"] == "ok"
+    assert row["info"]["warnings"] == 1 and "divide by zero" in row["info"]["first_warning"]
+    assert not [w for w in recwarn if "divide by zero" in str(w.message)]

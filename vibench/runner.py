@@ -7,6 +7,7 @@ import math
 import os
 import time
 import traceback
+import warnings
 from typing import Any
 
 import numpy as np
@@ -146,9 +147,14 @@ def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
         fit_rng, eval_rng = cell.rngs()
         task.log_density.reset_counts()
         t0 = time.perf_counter()
-        approx = method.fit(task, cell.budget, fit_rng)
+        with warnings.catch_warnings(record=True) as caught:  # kept in the row, not printed mid-run
+            warnings.simplefilter("always")
+            approx = method.fit(task, cell.budget, fit_rng)
         row["fit_s"] = time.perf_counter() - t0
         info = dict(getattr(approx, "info", {}) or {})
+        if caught:
+            info.setdefault("warnings", len(caught))
+            info.setdefault("first_warning", f"{caught[0].category.__name__}: {caught[0].message}"[:200])
         row["n_logp"] = int(info.pop("n_logp", task.log_density.n_logp))
         row["n_grad"] = int(info.pop("n_grad", task.log_density.n_grad))
         row["info"] = _jsonable_info(info)
