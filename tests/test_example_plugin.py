@@ -47,7 +47,22 @@ def example_installed():
             errors.append(proc.stderr.strip().splitlines()[-1:] or ["?"])
         else:
             pytest.fail(f"cannot pip-install {EXAMPLE}: {errors}")
+        _make_importable_here()
     assert _installed_from_here()
+
+
+def _make_importable_here() -> None:
+    """Let this test process import what pip just installed (its .pth files run only at start-up),
+    so later tests that build the registry in-process do not see a plugin that cannot load."""
+    import importlib
+    import site
+    import sysconfig
+
+    from vibench.registry import reset_registry
+
+    site.addsitedir(sysconfig.get_paths()["purelib"])
+    importlib.invalidate_caches()
+    reset_registry()
 
 
 def _vibench(*args: str) -> subprocess.CompletedProcess:

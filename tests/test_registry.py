@@ -56,7 +56,7 @@ def test_broken_plugin_warns_and_the_rest_keep_working(monkeypatch, fresh_regist
         r = reg.get_registry()
     assert "laplace" in r.methods
     assert r.plugins["broken"].error.startswith("ModuleNotFoundError")
-    with pytest.raises(VibenchError, match="plugins that failed to load: broken"):
+    with pytest.raises(VibenchError, match="plugins that failed to load: .*broken"):
         r.get_method("not-a-method")
 
 
