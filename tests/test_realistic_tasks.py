@@ -196,7 +196,7 @@ def test_shipped_logistic_reference_agrees_with_importance_sampling():
     truth = task.truth
     assert truth.kind == "reference" and truth.provenance["path"].startswith(str(reference.SHIPPED_DIR))
     assert truth.provenance["divergences"] == 0 and truth.provenance["rhat_max"] < 1.01
-    X, y, scale = task.data["X"], task.data["y"], task.data["prior_scale"]
+    X, scale = task.data["X"], task.data["prior_scale"]
     fit = optimize.minimize(lambda b: -task.log_density.logp(b), np.zeros(task.dim),
                             jac=lambda b: -task.log_density.logp_and_grad(b)[1], method="BFGS")
     p = 1 / (1 + np.exp(-X @ fit.x))

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Truth", "gaussian_truth", "gaussian_logpdf"]
+__all__ = ["Truth", "gaussian_truth", "gaussian_logpdf", "normalized_truth"]
 
 KINDS = ("gaussian", "exact", "reference")
 
@@ -121,5 +121,33 @@ def gaussian_truth(mean, cov, log_evidence: float | None = None) -> Truth:
         cov=cov,
         logpdf=logpdf,
         log_evidence=log_evidence,
+        sample=sample,
+    )
+
+
+def normalized_truth(mean, cov, logp, sample) -> Truth:
+    """An ``exact`` :class:`Truth` for a task whose log density is already normalized (log Z = 0).
+
+    Parameters
+    ----------
+    mean : array_like, shape (dim,)
+    cov : array_like, shape (dim, dim)
+    logp : callable
+        The task's batched log density ``x[n, dim] -> [n]``; it is the ``logpdf``.
+    sample : callable
+        Exact draws ``sample(n, rng) -> [n, dim]``.
+
+    Returns
+    -------
+    Truth
+    """
+    cov = np.asarray(cov, dtype=float)
+    return Truth(
+        kind="exact",
+        mean=mean,
+        sd=np.sqrt(np.diag(cov)),
+        cov=cov,
+        logpdf=lambda x: logp(np.atleast_2d(np.asarray(x, dtype=float))),
+        log_evidence=0.0,
         sample=sample,
     )

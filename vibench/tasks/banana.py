@@ -15,7 +15,7 @@ import numpy as np
 
 from ..density import LogDensity
 from ..task import Task, require
-from ..truth import Truth
+from ..truth import normalized_truth
 from ._gaussian import uniform_init
 
 __all__ = ["make_banana"]
@@ -66,15 +66,7 @@ def make_banana(dim: int = 2, curvature: float = 0.03) -> Task:
     var = np.ones(dim)
     var[0] = VAR1
     var[1] = 1 + 2 * b**2 * VAR1**2
-    truth = Truth(
-        kind="exact",
-        mean=np.zeros(dim),
-        sd=np.sqrt(var),
-        cov=np.diag(var),
-        logpdf=lambda x: logp(np.atleast_2d(np.asarray(x, dtype=float))),
-        log_evidence=0.0,
-        sample=sample,
-    )
+    truth = normalized_truth(np.zeros(dim), np.diag(var), logp, sample)
     return Task(
         name="banana",
         params={"dim": dim, "curvature": curvature},

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..density import LogDensity
 from ..task import Task, require
-from ..truth import Truth
+from ..truth import normalized_truth
 from ._gaussian import uniform_init
 
 __all__ = ["make_funnel"]
@@ -64,15 +64,7 @@ def make_funnel(dim: int = 10) -> Task:
 
     var = np.full(dim, np.exp(0.5 * var_v))
     var[0] = var_v
-    truth = Truth(
-        kind="exact",
-        mean=np.zeros(dim),
-        sd=np.sqrt(var),
-        cov=np.diag(var),
-        logpdf=lambda x: logp(np.atleast_2d(np.asarray(x, dtype=float))),
-        log_evidence=0.0,
-        sample=sample,
-    )
+    truth = normalized_truth(np.zeros(dim), np.diag(var), logp, sample)
     return Task(
         name="funnel",
         params={"dim": dim},

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..density import LogDensity
 from ..task import Task, require
-from ..truth import Truth
+from ..truth import normalized_truth
 from ._gaussian import uniform_init
 
 __all__ = ["make_mixture"]
@@ -66,15 +66,7 @@ def make_mixture(dim: int = 2, separation: float = 8.0) -> Task:
         return (sign * delta)[:, None] * e + rng.standard_normal((n, dim))
 
     cov = np.eye(dim) + delta**2 * np.outer(e, e)
-    truth = Truth(
-        kind="exact",
-        mean=np.zeros(dim),
-        sd=np.sqrt(np.diag(cov)),
-        cov=cov,
-        logpdf=lambda x: logp(np.atleast_2d(np.asarray(x, dtype=float))),
-        log_evidence=0.0,
-        sample=sample,
-    )
+    truth = normalized_truth(np.zeros(dim), cov, logp, sample)
     return Task(
         name="mixture",
         params={"dim": dim, "separation": separation},
