@@ -45,9 +45,17 @@ def cmd_run(args) -> int:
         print(f"vibench: {suite.name}: {n_todo} of {n_total} cells to run -> {run_dir}", file=sys.stderr)
         bar = _progress(n_todo, enabled=not args.no_progress)
 
+    def on_cell_start(cell):
+        if bar is not None:
+            bar.set_postfix_str(f"running {cell}", refresh=True)
+
     def on_row(row):
-        bar.set_postfix_str(f"{row['task']}({row['size']}) {row['method']} {row['status']}", refresh=False)
+        if row["status"] in ("error", "timeout"):
+            bar.write(f"vibench: {row['task']}({row['size']}) {row['method']}: {row['status']}: {row['error']}",
+                      file=sys.stderr)
         bar.update(1)
+
+    executor.on_cell_start = on_cell_start
 
     try:
         run_dir = run_suite(suite, executor, out=args.out, resume=args.resume, timeout=timeout,

@@ -104,6 +104,7 @@ class DaskExecutor(Executor):
                 while pending and load[addr] < nthreads:
                     cell = pending.popleft()
                     running[self._submit(cell, addr)] = (cell, time.monotonic(), addr)
+                    self._started(cell)
                     load[addr] += 1
             if not running:  # every worker gone: wait for the cluster to come back
                 time.sleep(0.5)

@@ -28,6 +28,12 @@ class Executor:
     """Runs cells and yields their rows as they finish."""
 
     jobs: int = 1
+    #: Called with each cell as it starts (the progress bar shows it); ``None`` for nothing.
+    on_cell_start = None
+
+    def _started(self, cell: Cell) -> None:
+        if self.on_cell_start is not None:
+            self.on_cell_start(cell)
 
     def run(self, cells: Iterable[Cell], timeout: float | None = None) -> Iterator[dict]:
         """Yield one row per cell, in order of completion."""
@@ -46,6 +52,7 @@ class SerialExecutor(Executor):
     def run(self, cells, timeout=None):
         warm_up()
         for cell in cells:
+            self._started(cell)
             yield run_cell(cell, debug=self.debug)
 
 
@@ -111,6 +118,7 @@ class ProcessExecutor(Executor):
                     if slot.cell is None and pending:
                         slot.cell, slot.started = pending.popleft(), time.monotonic()
                         slot.conn.send(slot.cell)
+                        self._started(slot.cell)
                 busy = [s for s in self._slots if s.cell is not None]
                 wait_for = None
                 if timeout is not None:
