@@ -70,10 +70,8 @@ def cmd_run(args) -> int:
 
 
 def _print_answer(run_dir) -> None:
-    try:
-        from .analysis import answer_text
-    except ImportError:  # the analysis arrives with the report
-        return
+    from .analysis import answer_text
+
     print(answer_text(run_dir))
 
 

@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import subprocess
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -189,7 +188,3 @@ def load(run_dir: str | os.PathLike):
     rest = [c for c in df.columns if c not in ROW_COLUMNS]
     return df[ROW_COLUMNS + rest]
 
-
-def now() -> float:
-    """Seconds since the epoch (wrapped for tests)."""
-    return time.time()
