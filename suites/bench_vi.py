@@ -31,7 +31,7 @@ import warnings  # noqa: E402
 import numpy as np  # noqa: E402
 
 import vibench  # noqa: E402
-from vibench.kl import gaussian_kl  # noqa: E402
+from vibench.scoring.kl import gaussian_kl  # noqa: E402
 from vibench.tasks.gaussian import ar1_meanfield_kl, ar1_precision  # noqa: E402
 
 RHO, DIM, BIG_DIM = 0.9, 100, 1000

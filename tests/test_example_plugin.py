@@ -100,7 +100,8 @@ def test_vibench_run_runs_the_plugin_method(example_installed, tmp_path):
     assert set(df["method"]) == {"rwm"} and set(df["family"]) == {"mcmc"}
     assert (df["n_grad"] == 0).all() and (df["n_logp"] > 4 * 2 * 500).all()  # 4 chains, warm-up + draws
     assert (df["mean_err"] < 0.5).all()
-    assert df["kl_estimator"].eq("knn").all()
+    assert df["kl"].isna().all() and df["dist_estimator"].eq("sliced-w1").all()  # draws only: no KL
+    assert (df["dist"] < 0.25).all() and df["chains"].eq(4).all()
     for info in df["info"]:
         assert info["chains"] == 4 and info["draws"] == 500 and 0.1 < info["acceptance"] < 0.5
         json.dumps(info)

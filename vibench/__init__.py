@@ -69,11 +69,11 @@ def get_method(name: str) -> Method:
     return get_registry().get_method(name)
 
 
-def evaluate(approximation: Approximation, task: Task, rng) -> dict[str, Any]:
-    """Score an approximation against the task's truth; see :func:`vibench.metrics.evaluate`."""
-    from .metrics import evaluate as _evaluate
+def evaluate(approximation: Approximation, task: Task, rng, family: str | None = None) -> dict[str, Any]:
+    """Score an approximation against the task's truth; see :func:`vibench.scoring.evaluate`."""
+    from .scoring.score import evaluate as _evaluate
 
-    return _evaluate(approximation, task, rng)
+    return _evaluate(approximation, task, rng, family=family)
 
 
 def load(run_dir):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -67,6 +68,19 @@ class LogDensity:
         """Set both evaluation counters back to zero."""
         self.n_logp = 0
         self.n_grad = 0
+
+    @contextlib.contextmanager
+    def uncounted(self) -> Iterator["LogDensity"]:
+        """Evaluations inside the block are not charged: both counters are restored on exit.
+
+        For evaluations that are not a method's cost (scoring, diagnostics,
+        the runner's own checks).
+        """
+        saved = (self.n_logp, self.n_grad)
+        try:
+            yield self
+        finally:
+            self.n_logp, self.n_grad = saved
 
     def counts(self) -> dict[str, int]:
         """The counters as a dict ``{"n_logp": ..., "n_grad": ...}``."""

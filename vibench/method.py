@@ -88,6 +88,19 @@ class Method:
         """``True`` if the method can run on ``task``, else a reason string."""
         return True
 
+    def prepare(self, task: "Task") -> None:
+        """One-time set-up for ``task`` before any fit: compile, JIT, import (optional).
+
+        The runner calls it before it starts the fit clock and records its
+        wall time as the row's ``setup_s``, not ``fit_s``. It must be cheap to
+        call again on a task it has already prepared (cache by task object).
+        Evaluations of ``task.log_density`` made here are not charged to the
+        method. A method that can only separate set-up inside :meth:`fit` may
+        instead report it as ``info["setup_s"]``, which the runner subtracts
+        from the fit's time.
+        """
+        return None
+
     def fit(self, task: "Task", budget: Budget, rng: np.random.Generator) -> "Approximation":
         """Run on ``task`` within ``budget`` and return an :class:`Approximation`."""
         raise NotImplementedError

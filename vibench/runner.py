@@ -15,11 +15,11 @@ import numpy as np
 from .cell import Cell, size_label
 from .errors import VibenchError
 from .registry import get_registry
+from .columns import METRIC_KEYS
 from .task import Task
 
 __all__ = ["blas_threads", "warm_up", "run_cell", "build_task", "check_cells", "error_row", "METRIC_KEYS"]
 
-METRIC_KEYS = ("kl", "kl_estimator", "kl_se", "kl_floor", "kl_inclusive", "mean_err", "sd_err", "khat")
 
 
 @functools.lru_cache(maxsize=16)
@@ -77,7 +77,7 @@ def warm_up() -> None:
     threadpool_limits(blas_threads())
     import arviz  # noqa: F401  (1 s of imports, otherwise charged to the first cell)
 
-    from . import metrics  # noqa: F401
+    from .scoring import score  # noqa: F401
 
     get_registry()
 
@@ -99,7 +99,7 @@ def _blank_row(cell: Cell) -> dict[str, Any]:
     row: dict[str, Any] = cell.to_dict()
     row.update(
         key=cell.key, size=size_label(cell.params_dict), dim=None, family=None, status=None, error=None,
-        wall_s=None, fit_s=None, n_logp=None, n_grad=None, **{k: None for k in METRIC_KEYS}, info={},
+        wall_s=None, fit_s=None, setup_s=None, total_s=None, n_logp=None, n_grad=None, s_per_eval=None, **{k: None for k in METRIC_KEYS}, info={},
     )
     return row
 
@@ -117,6 +117,15 @@ def _jsonable_info(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _seconds(value: Any, at_most: float) -> float:
+    """A method-reported ``setup_s``: a finite number in [0, at_most], else 0."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return min(max(value, 0.0), at_most) if math.isfinite(value) else 0.0
+
+
 def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
     """Run one cell and return its row; failures become rows, never exceptions.
 
@@ -131,7 +140,7 @@ def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
     dict
         The row: :data:`vibench.store.ROW_COLUMNS` plus ``key``, ``size``, ``info``.
     """
-    from .metrics import check_finite, evaluate
+    from .scoring.score import check_finite, evaluate
 
     start = time.perf_counter()
     row = _blank_row(cell)
@@ -145,13 +154,22 @@ def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
             row.update(status="unsupported", error=str(supported or "not supported"))
             return row
         fit_rng, eval_rng = cell.rngs()
-        task.log_density.reset_counts()
-        t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:  # kept in the row, not printed mid-run
             warnings.simplefilter("always")
+            t0 = time.perf_counter()
+            prepare = getattr(method, "prepare", None)
+            if callable(prepare):
+                prepare(task)  # compile / JIT / imports: setup_s, never fit_s
+            prepared_s = time.perf_counter() - t0
+            task.log_density.reset_counts()
+            t1 = time.perf_counter()
             approx = method.fit(task, cell.budget, fit_rng)
-        row["fit_s"] = time.perf_counter() - t0
+            fit_call_s = time.perf_counter() - t1
         info = dict(getattr(approx, "info", {}) or {})
+        inner_setup = _seconds(info.pop("setup_s", None), fit_call_s)
+        row["setup_s"] = prepared_s + inner_setup
+        row["fit_s"] = fit_call_s - inner_setup
+        row["total_s"] = prepared_s + fit_call_s
         if caught:
             info.setdefault("warnings", len(caught))
             info.setdefault("first_warning", f"{caught[0].category.__name__}: {caught[0].message}"[:200])
@@ -159,7 +177,8 @@ def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
         row["n_grad"] = int(info.pop("n_grad", task.log_density.n_grad))
         row["info"] = _jsonable_info(info)
         check_finite(approx)  # NaN or inf: an error row saying so
-        row.update(evaluate(approx, task, eval_rng))
+        row["s_per_eval"] = row["fit_s"] / (row["n_logp"] + row["n_grad"]) if row["n_logp"] + row["n_grad"] else None
+        row.update(evaluate(approx, task, eval_rng, family=method.family))
         row["status"] = "ok"
     except Exception as exc:  # the run goes on: the failure is the row
         row.update(status="error", error=one_line(exc))

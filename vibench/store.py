@@ -18,15 +18,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import VibenchError
+from .columns import ROW_COLUMNS
 
 __all__ = ["ROW_COLUMNS", "create_run_dir", "write_run_json", "append_row", "read_rows", "load", "run_metadata"]
-
-#: The row contract other tools rely on (more columns may follow).
-ROW_COLUMNS = [
-    "task", "params", "dim", "method", "family", "budget", "seed", "status", "error",
-    "wall_s", "fit_s", "n_logp", "n_grad", "kl", "kl_estimator", "kl_se", "kl_floor",
-    "kl_inclusive", "mean_err", "sd_err", "khat",
-]  # fmt: skip
 
 CELLS = "cells.jsonl"
 RUN = "run.json"

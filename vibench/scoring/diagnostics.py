@@ -1,0 +1,125 @@
+"""The one wrapper over ArviZ's chain diagnostics: R-hat, bulk and tail ESS, Monte Carlo SEs.
+
+Every diagnostic vibench reports for draws (the gates, the moment SEs, the
+thinning of the distance, the reference checks) comes from :func:`chain_stats`,
+so there is one copy of how ArviZ is called.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ChainStats", "chain_stats", "MIN_DRAWS_PER_CHAIN"]
+
+#: ArviZ needs at least this many draws per chain for ESS and R-hat.
+MIN_DRAWS_PER_CHAIN = 4
+
+
+@dataclass(frozen=True)
+class ChainStats:
+    """Per-coordinate diagnostics of ``(chains, draws, dim)`` samples.
+
+    Attributes
+    ----------
+    chains, draws : int
+    rhat : ndarray, shape (dim,)
+        Rank-normalized split R-hat (Vehtari et al. 2021), ``nan`` where undefined.
+    ess_bulk, ess_tail : ndarray, shape (dim,)
+        Bulk and tail effective sample sizes.
+    mcse_mean, mcse_sd : ndarray, shape (dim,)
+        Monte Carlo standard errors of each coordinate's mean and sd.
+    """
+
+    chains: int
+    draws: int
+    rhat: np.ndarray
+    ess_bulk: np.ndarray
+    ess_tail: np.ndarray
+    mcse_mean: np.ndarray
+    mcse_sd: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """All draws: ``chains * draws``."""
+        return self.chains * self.draws
+
+    @property
+    def ess_min(self) -> float:
+        """The smallest bulk or tail ESS over coordinates (finite values only), capped at ``n``."""
+        both = np.concatenate([self.ess_bulk, self.ess_tail])
+        both = both[np.isfinite(both)]
+        return float(min(self.n, both.min())) if both.size else float(self.n)
+
+    @property
+    def rhat_max(self) -> float:
+        """The largest finite R-hat over coordinates (``nan`` if none is)."""
+        finite = self.rhat[np.isfinite(self.rhat)]
+        return float(finite.max()) if finite.size else float("nan")
+
+
+def _iid(samples: np.ndarray) -> ChainStats:
+    """Diagnostics when ArviZ cannot run (too few draws): draws taken as independent."""
+    chains, draws, dim = samples.shape
+    flat = samples.reshape(-1, dim)
+    n = flat.shape[0]
+    sd = flat.std(axis=0, ddof=1) if n > 1 else np.zeros(dim)
+    nan = np.full(dim, np.nan)
+    full = np.full(dim, float(n))
+    return ChainStats(chains, draws, nan, full, full, sd / np.sqrt(n), sd / np.sqrt(2.0 * max(n - 1, 1)))
+
+
+def chain_stats(samples: np.ndarray) -> ChainStats:
+    """ArviZ's R-hat, ESS and MCSE for every coordinate of ``(chains, draws, dim)`` samples.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (chains, draws, dim)
+
+    Returns
+    -------
+    ChainStats
+        With fewer than :data:`MIN_DRAWS_PER_CHAIN` draws per chain the draws
+        are treated as independent (ESS = n, R-hat undefined).
+    """
+    samples = np.asarray(samples, dtype=float)
+    if samples.ndim != 3:
+        raise ValueError(f"samples must be (chains, draws, dim), got shape {samples.shape}")
+    if samples.shape[1] < MIN_DRAWS_PER_CHAIN:
+        return _iid(samples)
+    import arviz as az
+
+    data = az.convert_to_dataset({"x": samples})
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore")  # constant coordinates give NaN with a warning
+
+        def get(values) -> np.ndarray:
+            return np.asarray(values["x"].values, dtype=float).reshape(-1)
+
+        rhat = get(az.rhat(data)) if samples.shape[0] >= 2 else np.full(samples.shape[2], np.nan)
+        return ChainStats(
+            chains=samples.shape[0],
+            draws=samples.shape[1],
+            rhat=rhat,
+            ess_bulk=get(az.ess(data, method="bulk")),
+            ess_tail=get(az.ess(data, method="tail")),
+            mcse_mean=get(az.mcse(data, method="mean")),
+            mcse_sd=_mcse_sd(samples, get(az.ess(data, method="sd"))),
+        )
+
+
+def _mcse_sd(samples: np.ndarray, ess_sd: np.ndarray) -> np.ndarray:
+    """MCSE of each coordinate's sd: the delta method on the variance with ArviZ's ``ess(method="sd")``.
+
+    ``Var(s) ~ (mu4 - sigma^4) / (4 sigma^2 ESS_sd)``. (``az.mcse(method="sd")``
+    fails on this ArviZ/numpy pair: "only 0-dimensional arrays can be converted".)
+    """
+    flat = samples.reshape(-1, samples.shape[-1])
+    centred = flat - flat.mean(axis=0)
+    var = np.mean(centred**2, axis=0)
+    mu4 = np.mean(centred**4, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.sqrt(np.maximum(mu4 - var**2, 0.0) / (4.0 * var * ess_sd))
+    return np.where(var > 0, out, 0.0)

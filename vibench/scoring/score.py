@@ -1,0 +1,166 @@
+"""The scoring entry point: :func:`evaluate` and the KL, k-hat and ELBO helpers it uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..columns import METRIC_KEYS
+from ..approximation import Approximation, DrawsApproximation, GaussianApproximation
+from ..density import LogDensity
+from ..task import Task
+from ..truth import Truth
+from .diagnostics import chain_stats
+from .distance import distance
+from .gates import gate
+from .kl import gaussian_kl, kl_mc
+from .moments import moment_errors
+
+__all__ = ["METRIC_KEYS", "check_finite", "evaluate", "kl_divergence", "kl_inclusive", "psis_khat", "elbo"]
+
+N_DRAWS = 2000
+
+
+def check_finite(approx: Approximation) -> None:
+    """Raise ``ValueError("non-finite ...")`` if the approximation's numbers are not finite."""
+    parts = {"mean": approx.mean, "cov": approx.cov}
+    if isinstance(approx, DrawsApproximation):
+        parts["draws"] = approx.samples
+    for name, value in parts.items():
+        if not np.all(np.isfinite(np.asarray(value, dtype=float))):
+            raise ValueError(f"non-finite {name} in the approximation")
+
+
+def _draws(approx: Approximation, n: int, rng: np.random.Generator) -> np.ndarray:
+    x = np.asarray(approx.draws(n, rng), dtype=float)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("non-finite draws from the approximation")
+    return x
+
+
+def kl_divergence(approx: Approximation, truth: Truth, rng: np.random.Generator,
+                  n_draws: int = N_DRAWS) -> dict[str, Any]:
+    """KL(q||p) where it is a KL: ``closed-form``, ``mc``, else empty.
+
+    Returns
+    -------
+    dict
+        ``kl``, ``kl_estimator`` (``closed-form``, ``mc`` or ``None``), ``kl_se``.
+    """
+    if not approx.has_density:
+        return {"kl": None, "kl_estimator": None, "kl_se": None}
+    if isinstance(approx, GaussianApproximation) and truth.kind == "gaussian" and truth.cov is not None:
+        kl = gaussian_kl(approx.mean, None, truth.mean, truth.cov, chol_q=approx.chol)
+        return {"kl": kl, "kl_estimator": "closed-form", "kl_se": 0.0}
+    if truth.logpdf is None:
+        return {"kl": None, "kl_estimator": None, "kl_se": None}
+    x = _draws(approx, n_draws, rng)
+    kl, se = kl_mc(x, approx.logpdf(x), truth.logpdf)
+    return {"kl": kl, "kl_estimator": "mc", "kl_se": se}
+
+
+def kl_inclusive(approx: Approximation, truth: Truth, rng: np.random.Generator,
+                 n_draws: int = N_DRAWS) -> float | None:
+    """Inclusive KL(p||q) = E_p[log p - log q]: closed form for two Gaussians, else Monte Carlo.
+
+    Returns
+    -------
+    float or None
+        ``None`` when q has no density, or the truth has no normalized density or no exact draws.
+    """
+    if not approx.has_density:
+        return None
+    if isinstance(approx, GaussianApproximation) and truth.kind == "gaussian" and truth.cov is not None:
+        if np.any(np.diag(approx.chol) == 0):
+            return float("inf")
+        return gaussian_kl(truth.mean, truth.cov, approx.mean, None, chol_p=approx.chol)
+    if truth.logpdf is None or truth.sample is None:
+        return None
+    y = np.asarray(truth.sample(n_draws, rng), dtype=float)
+    return float(np.mean(truth.logpdf(y) - approx.logpdf(y)))
+
+
+def elbo(approx: Approximation, log_density: LogDensity, rng: np.random.Generator,
+         n_draws: int = N_DRAWS) -> tuple[float, float]:
+    """ELBO = E_q[logp_unnormalized - log q] from ``n_draws`` draws of q, uncounted.
+
+    ``log Z - ELBO`` is KL(q||p) when ``log Z`` is the task's ``log_evidence``.
+
+    Returns
+    -------
+    elbo, se : float
+    """
+    x = _draws(approx, n_draws, rng)
+    with log_density.uncounted():
+        kl, se = kl_mc(x, approx.logpdf(x), log_density.logp)
+    return -kl, se
+
+
+def psis_khat(approx: Approximation, log_density: LogDensity, rng: np.random.Generator,
+              n_draws: int = N_DRAWS) -> float | None:
+    """Pareto k-hat of the importance weights p_unnormalized / q (Yao et al. 2018), by ``arviz.psislw``.
+
+    Returns
+    -------
+    float or None
+        ``None`` when q has no density. Above 0.7 q misses mass of p.
+    """
+    if not approx.has_density:
+        return None
+    import arviz as az
+
+    x = _draws(approx, n_draws, rng)
+    with log_density.uncounted():
+        lw = np.asarray(log_density.logp(x), dtype=float) - np.asarray(approx.logpdf(x), dtype=float)
+    lw = np.where(np.isnan(lw), -np.inf, lw)
+    with np.errstate(divide="ignore", invalid="ignore"):  # gpdfit on extreme tails
+        _, khat = az.psislw(lw, reff=1.0)
+    return float(khat)
+
+
+def evaluate(approx: Approximation, task: Task, rng: np.random.Generator, family: str | None = None) -> dict[str, Any]:
+    """Score an approximation against the task's truth, and gate it.
+
+    Parameters
+    ----------
+    approx : Approximation
+    task : Task
+    rng : numpy.random.Generator
+        The only source of randomness (draws of q).
+    family : str, optional
+        The method's family: it picks the gates (sampling or optimization);
+        without it, chains get the sampling gates.
+
+    Returns
+    -------
+    dict
+        The :data:`METRIC_KEYS`.
+
+    Raises
+    ------
+    ValueError
+        ``"non-finite ..."`` for NaN or inf in the approximation; a dimension mismatch.
+    """
+    truth = task.truth
+    if approx.dim != truth.dim:
+        raise ValueError(f"approximation has dimension {approx.dim}, the task {truth.dim}")
+    check_finite(approx)
+    with task.log_density.uncounted():
+        return _evaluate(approx, task, rng, family)
+
+
+def _evaluate(approx: Approximation, task: Task, rng: np.random.Generator, family: str | None) -> dict[str, Any]:
+    truth = task.truth
+    stats = chain_stats(approx.samples) if isinstance(approx, DrawsApproximation) else None
+    row: dict[str, Any] = dict(moment_errors(approx, truth, stats))
+    row.update(distance(approx, truth, rng))
+    row.update(kl_divergence(approx, truth, rng))
+    row["kl_inclusive"] = kl_inclusive(approx, truth, rng)
+    row["khat"] = psis_khat(approx, task.log_density, rng)
+    row["chains"] = stats.chains if stats else None
+    row["rhat_max"] = stats.rhat_max if stats else None
+    row["ess_bulk_min"] = float(np.nanmin(stats.ess_bulk)) if stats and np.isfinite(stats.ess_bulk).any() else None
+    row["ess_tail_min"] = float(np.nanmin(stats.ess_tail)) if stats and np.isfinite(stats.ess_tail).any() else None
+    row["reliable"], row["flags"] = gate(approx, family, stats, row["khat"])
+    return {key: row[key] for key in METRIC_KEYS}
