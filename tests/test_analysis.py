@@ -1,53 +1,40 @@
-"""The analysis on a hand-made table whose answer is known: winners, factors, gating, crossover, floors."""
+"""The verdicts on hand-made tables whose answer is known: reaching, resolution, gates, ties, bounds,
+crossovers, floors; and the rules of vibench/scoring/verdicts.py one by one."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from vibench.analysis import answer_text, cells, crossovers, floors, kind_of, winners
+from vibench.analysis import cells, crossovers, floors, kind_of, verdicts
+from vibench.answer import answer_text
+from vibench.scoring.levels import Level, parse_levels
+from vibench.scoring.verdicts import MISSED, REACHED, UNRESOLVED, combined_se, state, z_max
+
+MOMENTS = Level("moments", 0.1)
+DIST = Level("dist", 0.1)
 
 
-def _row(dim, method, family, steps, kl, fit_s, n_grad=0, n_logp=0, seed=0, est="closed-form",
-         mean_err=0.0, sd_err=0.0, status="ok"):
-    return {"task": "toy", "params": {"dim": dim}, "size": f"dim={dim}", "dim": dim, "method": method,
+def _row(method, family, fit_s, *, dim=10, steps=100, seed=0, evals=100, mean_err=0.02, sd_err=0.02, se=0.0,
+         dist=0.03, dist_se=0.002, floor=0.03, reliable=True, flags=(), status="ok", kl=None, task="toy"):
+    return {"task": task, "params": {"dim": dim}, "size": f"dim={dim}", "dim": dim, "method": method,
             "family": family, "budget": {"steps": steps}, "seed": seed, "status": status, "error": None,
-            "wall_s": fit_s + 0.5, "fit_s": fit_s, "n_logp": n_logp, "n_grad": n_grad, "kl": kl,
-            "kl_estimator": est, "kl_se": None, "kl_floor": None, "kl_inclusive": None,
-            "mean_err": mean_err, "sd_err": sd_err, "khat": None}
+            "wall_s": fit_s + 0.5, "fit_s": fit_s, "setup_s": 0.0, "n_logp": 0, "n_grad": evals,
+            "s_per_eval": fit_s / evals if evals else None, "mean_err": mean_err, "mean_err_se": se,
+            "sd_err": sd_err, "sd_err_se": se, "moment_se_max": se, "dist": dist, "dist_se": dist_se,
+            "dist_floor": floor, "dist_n": 2000, "kl": kl, "kl_se": 0.0 if kl is not None else None,
+            "kl_estimator": "closed-form" if kl is not None else None, "reliable": reliable, "flags": list(flags)}
 
 
-@pytest.fixture
-def df():
-    """Three sizes of one task. The known answer is in the tests below."""
-    rows = [
-        # dim=2: laplace is cheap but stuck at 0.2; the gradient-free sampler gets below 0.1
-        _row(2, "lap", "laplace", 50, 0.2, 0.01, n_grad=30),
-        _row(2, "mf", "meanfield", 100, 0.31, 0.1, n_grad=100),
-        _row(2, "mf", "meanfield", 1000, 0.30, 1.0, n_grad=1000),
-        *[_row(2, "ens", "mcmc", 100, kl, fit, n_logp=2000, seed=s, est="knn")
-          for s, (kl, fit) in enumerate([(0.05, 0.4), (0.04, 0.5), (0.2, 9.0)])],  # medians 0.05 and 0.5 s
-        _row(2, "ens", "mcmc", 1000, 0.005, 2.0, n_logp=20000, est="knn"),
-        _row(2, "broken", "laplace", 10, 0.0, 0.0001, n_grad=1, status="error"),  # must be ignored
-        # dim=10 ("dim=10" sorts before "dim=2" as text: crossovers must order by dim)
-        _row(10, "lap", "laplace", 50, 0.05, 0.1, n_grad=40),
-        _row(10, "ens", "mcmc", 100, 0.5, 1.0, n_logp=2000, est="knn"),
-        # dim=50: the cheaper sampler cell has KL < 0.1 but sd_err 0.2, so it does not count
-        _row(50, "lap", "laplace", 50, 0.2, 0.5, n_grad=60),
-        _row(50, "mf", "meanfield", 1000, 0.08, 10.0, n_grad=1000),
-        _row(50, "nuts", "mcmc", 1000, 0.05, 5.0, n_grad=20000, est="gaussian-moments", mean_err=0.05, sd_err=0.2),
-        _row(50, "nuts", "mcmc", 5000, 0.03, 20.0, n_grad=100000, est="gaussian-moments", mean_err=0.05,
-             sd_err=0.05),
-    ]
-    return pd.DataFrame(rows)
+def _seeds(method, family, fits, **kw):
+    return [_row(method, family, f, seed=s, **kw) for s, f in enumerate(fits)]
 
 
-def _pick(win, dim, t, by="time"):
-    (row,) = [r for _, r in win.iterrows() if r["dim"] == dim and r["threshold"] == t and r["by"] == by]
-    return row
+def _one(v, level=MOMENTS, by="time", dim=10):
+    (r,) = [r for _, r in v.iterrows() if r["level"] == level.label and r["by"] == by and r["dim"] == dim]
+    return r
 
 
 def test_kinds():
@@ -55,89 +42,105 @@ def test_kinds():
         "optimization"] * 4 + ["sampling", "other"]
 
 
-def test_cells_take_medians_over_ok_seeds(df):
-    c = cells(df)
-    ens = c[(c["size"] == "dim=2") & (c["method"] == "ens") & (c["steps"] == 100)].iloc[0]
-    assert ens["n_seeds"] == 3 and ens["kl"] == pytest.approx(0.05) and ens["cost_time"] == pytest.approx(0.5)
-    assert ens["cost_evals"] == 2000  # n_grad + n_logp: a gradient-free sampler is counted too
-    assert "broken" not in set(c["method"])
+def test_state_rules():
+    # dist: resolvable when floor + 2 Z se <= t; reached when value + Z se <= t
+    assert state("dist", 0.1, 0.05, 0.005, unit_se=0.005, floor=0.04) == REACHED
+    assert state("dist", 0.1, 0.095, 0.005, unit_se=0.005, floor=0.04) == MISSED
+    assert state("dist", 0.1, 0.15, 0.01, unit_se=0.01, floor=0.12) == UNRESOLVED  # exact draws would not pass
+    assert state("dist", 0.1, 0.9, 0.01, unit_se=0.01, floor=0.12) == MISSED  # but far beyond is a miss
+    # moments: an exact-moment method (se 0) resolves any level; draws need (z_d + Z) se <= t
+    assert state("moments", 0.1, 0.05, 0.0, dim=100) == REACHED
+    se = 0.1 / (z_max(10) + 2.0)
+    assert state("moments", 0.1, 0.01, 0.0, unit_se=se * 0.99, dim=10) == REACHED
+    assert state("moments", 0.1, 0.01, 0.0, unit_se=se * 1.01, dim=10) == UNRESOLVED
+    assert state("kl", 0.1, float("nan"), 0.0) == MISSED
+    assert z_max(1) == pytest.approx(1.96, abs=0.01) and z_max(100) > 3.4
 
 
-def test_winner_and_factor(df):
-    win = winners(df, [0.01, 0.1, 1.0])
-    assert len(win) == 3 * 3 * 2
-    r = _pick(win, 2, 1.0)
-    assert (r["kind"], r["method"], r["rival_method"]) == ("optimization", "lap", "ens")
-    assert r["factor"] == pytest.approx(0.5 / 0.01)  # the best sampler reaching KL<1 is ens@100 (median 0.5 s)
-    r = _pick(win, 2, 1.0, by="evals")
-    assert r["method"] == "lap" and r["factor"] == pytest.approx(2000 / 30)
+def test_combined_se_is_the_larger_of_estimator_and_seed_spread():
+    assert combined_se([1.0], [0.2]) == pytest.approx(0.2)
+    assert combined_se([1.0, 1.0, 1.0], [0.3, 0.3, 0.3]) == pytest.approx(0.3 / math.sqrt(3))
+    assert combined_se([0.0, 1.0, 2.0], [0.0, 0.0, 0.0]) == pytest.approx(1.0 / math.sqrt(3))
 
 
-def test_other_kind_never_reached_it(df):
-    r = _pick(winners(df, [0.1]), 2, 0.1)
-    assert (r["kind"], r["method"], r["steps"]) == ("sampling", "ens", 100)
-    assert math.isinf(r["factor"]) and pd.isna(r["rival_method"]) and "never reached" in r["note"]
+def test_levels_parse_and_validate():
+    assert parse_levels([0.5]) == [Level("moments", 0.1), Level("dist", 0.1), Level("dist", 0.2), Level("kl", 0.5)]
+    assert parse_levels({"dist": [0.3]})[1] == Level("dist", 0.3)
+    for bad in ({"moment": [0.1]}, {"dist": [0]}, {"dist": [float("inf")]}, [True]):
+        with pytest.raises(ValueError):
+            parse_levels(bad)
 
 
-def test_nothing_reached_it(df):
-    r = _pick(winners(df, [0.01]), 10, 0.01)
-    assert pd.isna(r["kind"]) and "nothing reached it" in r["note"] and "lap 0.05" in r["note"]
+def test_the_cheaper_kind_wins_with_a_factor_and_its_range():
+    df = pd.DataFrame(_seeds("lap", "laplace", [0.01, 0.01, 0.01], evals=50)
+                      + _seeds("nuts", "mcmc", [1.0, 2.0, 3.0], evals=5000, se=0.001))
+    r = _one(verdicts(df, [MOMENTS]))
+    assert r["verdict"] == "optimization" and r["method"] == "lap" and r["rival_method"] == "nuts"
+    assert r["factor"] == pytest.approx(200) and (r["factor_lo"], r["factor_hi"]) == pytest.approx((100, 300))
+    e = _one(verdicts(df, [MOMENTS]), by="evals")
+    assert e["factor"] == pytest.approx(100) and e["factor_lo"] == e["factor_hi"] == pytest.approx(100)
 
 
-def test_gaussian_moments_needs_small_moment_errors(df):
-    win = winners(df, [0.1])
-    r = _pick(win, 50, 0.1)
-    # without the gate nuts@1000 (5 s) would win; it is out, so mean-field (10 s) beats nuts@5000 (20 s)
-    assert (r["method"], r["rival_method"], r["rival_steps"]) == ("mf", "nuts", 5000)
-    assert r["factor"] == pytest.approx(2.0)
-    r = _pick(win, 50, 0.1, by="evals")
-    assert r["method"] == "mf" and r["factor"] == pytest.approx(100.0)
+def test_a_factor_range_straddling_one_is_a_tie():
+    df = pd.DataFrame(_seeds("lap", "laplace", [1.0, 2.0, 3.0]) + _seeds("nuts", "mcmc", [2.0, 1.5, 2.5], se=0.001))
+    assert _one(verdicts(df, [MOMENTS]))["verdict"] == "tie"
 
 
-def test_crossover_orders_sizes_by_dim(df):
-    cross = crossovers(winners(df, [0.01, 0.1, 1.0]))
-    at = cross[(cross["threshold"] == 0.1) & (cross["by"] == "time")]
-    assert at[["size", "from_size", "from_kind", "to_kind"]].values.tolist() == [
-        ["dim=10", "dim=2", "sampling", "optimization"]]
-    assert cross[cross["threshold"] == 1.0].empty  # laplace wins KL<1 at every size
+def test_unreliable_cells_never_win():
+    df = pd.DataFrame(_seeds("lap", "laplace", [1.0] * 3, mean_err=0.01)
+                      + _seeds("bad", "mcmc", [0.001] * 3, reliable=False, flags=["rhat 1.8"]))
+    r = _one(verdicts(df, [MOMENTS]))
+    assert r["verdict"] == "optimization" and r["method"] == "lap" and r["note"] == "no reliable sampling cell"
+    one_bad_seed = _seeds("nuts", "mcmc", [0.001] * 3, se=0.001)
+    one_bad_seed[1]["status"] = "error"
+    assert cells(pd.DataFrame(one_bad_seed))["reliable"].tolist() == [False]
 
 
-def test_floors_are_the_kl_at_the_largest_budget(df):
+def test_a_cheaper_unresolved_rival_makes_the_verdict_unresolved():
+    opt = _seeds("mf", "meanfield", [1.0] * 3, dist=0.05, floor=0.03)
+    cheap_unresolved = _seeds("nuts", "mcmc", [0.1] * 3, dist=0.2, floor=0.15, dist_se=0.01)
+    r = _one(verdicts(pd.DataFrame(opt + cheap_unresolved), [DIST]), level=DIST)
+    assert r["verdict"] == "unresolved" and r["rival_method"] == "nuts"
+    pricey_unresolved = _seeds("nuts", "mcmc", [10.0] * 3, dist=0.2, floor=0.15, dist_se=0.01)
+    r = _one(verdicts(pd.DataFrame(opt + pricey_unresolved), [DIST]), level=DIST)
+    assert r["verdict"] == "optimization" and r["bound"] == ">=" and r["factor"] == pytest.approx(10)
+
+
+def test_nothing_reached_is_none_or_unresolved():
+    missed = _seeds("mf", "meanfield", [1.0] * 3, dist=0.5)
+    assert _one(verdicts(pd.DataFrame(missed), [DIST]), level=DIST)["verdict"] == "none"
+    blurry = _seeds("nuts", "mcmc", [1.0] * 3, dist=0.2, floor=0.15, dist_se=0.01)
+    assert _one(verdicts(pd.DataFrame(missed + blurry), [DIST]), level=DIST)["verdict"] == "unresolved"
+
+
+def test_a_method_without_density_evaluations_is_na_by_evals():
+    df = pd.DataFrame(_seeds("cavi", "cavi", [0.001] * 3, evals=0) + _seeds("nuts", "mcmc", [1.0] * 3, evals=5000))
+    v = verdicts(df, [MOMENTS])
+    assert _one(v)["method"] == "cavi"
+    e = _one(v, by="evals")
+    assert e["method"] == "nuts" and e["verdict"] == "sampling" and not math.isinf(e["cost"])
+
+
+def test_crossovers_and_floors():
+    rows = (_seeds("lap", "laplace", [0.01] * 3, dim=2) + _seeds("nuts", "mcmc", [1.0] * 3, dim=2)
+            + _seeds("lap", "laplace", [0.01] * 3, dim=50, mean_err=0.5)
+            + _seeds("nuts", "mcmc", [1.0] * 3, dim=50)
+            + _seeds("nuts", "mcmc", [9.0] * 3, dim=50, steps=1000, reliable=False, flags=["rhat 1.1"], dist=0.02))
+    df = pd.DataFrame(rows)
+    cross = crossovers(verdicts(df, [MOMENTS]))
+    assert cross[["from_kind", "to_kind", "size", "from_size"]].values.tolist() == [
+        ["optimization", "sampling", "dim=50", "dim=2"]] * 2  # by time and by evals
     fl = floors(df).set_index(["size", "method"])
-    assert fl.loc[("dim=2", "mf"), "kl"] == pytest.approx(0.30) and fl.loc[("dim=2", "mf"), "steps"] == 1000
-    plateau = fl["plateau"].to_dict()
-    assert plateau[("dim=2", "mf")] is True  # 0.31 -> 0.30: more budget does not help
-    assert plateau[("dim=2", "ens")] is False  # 0.05 -> 0.005: still falling
-    assert plateau[("dim=2", "lap")] is None and ("dim=2", "broken") not in fl.index
+    assert fl.loc[("dim=50", "nuts"), "steps"] == 1000 and not fl.loc[("dim=50", "nuts"), "reliable"]
 
 
-def test_answer_text(df):
-    text = answer_text(df, [0.01, 0.1, 1.0])
-    lines = text.splitlines()
-    assert "toy dim=50: nothing reached KL<0.01" in text
-    assert "optimization wins at KL<0.1: meanfield (mf) 10 s vs mcmc (nuts) 20 s = 2x; by evals: 1,000 vs " \
-           "100,000 = 100x" in text
-    assert "sampling wins at KL<0.1: mcmc (ens) 0.5 s; optimization never reached it" in text
-    assert "optimization wins at KL<1: laplace (lap) 0.01 s vs mcmc (ens) 0.5 s = 50x" in text
-    assert "  toy KL<0.1 by time and evals: sampling -> optimization at dim=10 (after dim=2)" in lines
-    # task x size blocks come in order of dimension, then the floors table (gaussian-moments marked ~)
-    starts = [ln.split(":")[0] for ln in lines if ln.startswith("toy ")]
-    assert starts == ["toy dim=2", "toy dim=10", "toy dim=50"]
-    assert "Accuracy floors" in text and "~0.03" in text
-
-
-def test_empty_and_failed_runs():
-    assert "no finished cells" in answer_text(pd.DataFrame())
-    failed = pd.DataFrame([_row(2, "lap", "laplace", 5, np.nan, 1.0, status="error")])
-    assert winners(failed).empty and floors(failed).empty and crossovers(winners(failed)).empty
-    assert "no finished cells" in answer_text(failed)
-
-
-def test_gaussian_moments_kl_is_compared_less_its_sampling_floor():
-    base = dict(est="gaussian-moments", mean_err=0.02, sd_err=0.02)
-    floored = _row(100, "nuts", "mcmc", 1000, 1.35, 5.0, n_grad=10**5, **base)
-    floored["kl_floor"] = 1.3  # exact draws would show the same 1.3 nats: the excess is 0.05
-    unfloored = _row(100, "nuts2", "mcmc", 1000, 1.35, 1.0, n_grad=10**4, **base)
-    win = winners(pd.DataFrame([floored, unfloored]), thresholds=[0.1])
-    row = _pick(win, 100, 0.1)
-    assert row["method"] == "nuts" and row["kl"] == pytest.approx(1.35)
+def test_answer_text_names_verdicts_unreliable_and_unsupported_cells():
+    rows = (_seeds("lap", "laplace", [0.01] * 3, evals=50) + _seeds("nuts", "mcmc", [1.0] * 3, evals=5000)
+            + _seeds("bad", "mcmc", [0.001] * 3, reliable=False, flags=["rhat 1.82", "ess_bulk 3<400"])
+            + [{**_row("cavi", "cavi", 0.0), "status": "unsupported"}])
+    text = answer_text(pd.DataFrame(rows), [MOMENTS, DIST])
+    assert "toy dim=10: moments<=0.1, dist<=0.1: optimization: lap" in text
+    assert "= 100x [100x-100x]" not in text and "100x" in text
+    assert "At moments<=0.1 (by time): optimization wins 1 of 1 task-sizes" in text
+    assert "bad[100] on toy dim=10: ess_bulk 3<400; rhat 1.82" in text
+    assert "Unsupported cells: 1 (cavi 1)." in text

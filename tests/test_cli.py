@@ -20,7 +20,7 @@ def vibench_cli(*args, cwd=None):
 def test_run_writes_a_run_directory_and_prints_a_table(tiny_suite, tmp_path, capsys):
     assert main(["run", str(tiny_suite), "--out", str(tmp_path / "res"), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "laplace" in out and "closed-form" in out
+    assert "laplace" in out and "closed-form" in out and "Answer:" in out
     (run_dir,) = (tmp_path / "res").iterdir()
     assert run_dir.name.startswith("tiny-")
     meta = json.loads((run_dir / "run.json").read_text())

@@ -17,7 +17,7 @@ from vibench.report import build_report
 SUITE = """
     name = "reporttiny"
     seeds = [0]
-    thresholds = [0.05, 0.5]
+    thresholds = { moments = [0.1], dist = [0.2], kl = [0.05, 0.5] }
     [[tasks]]
     name = "gaussian"
     dim = [2, 5]
@@ -66,8 +66,9 @@ class _Tags(HTMLParser):
 def test_run_ends_with_the_answer(run):
     _, printed = run
     assert "Answer:" in printed
-    assert re.search(r"^gaussian dim=2,rho=0.5: optimization wins at KL<0.05.*: laplace [0-9.]+ s", printed, re.M)
-    assert "vs mcmc (emcee)" in printed  # emcee (~0.15 nats at d = 2) reaches KL<0.5
+    assert re.search(r"^gaussian dim=2,rho=0.5: moments<=0.1.*: optimization: laplace [0-9.e-]+ s", printed, re.M)
+    assert re.search(r"KL \(methods with a density\): <=0.05 laplace", printed)
+    assert re.search(r"^At moments<=0.1 \(by time\): optimization wins 2 of 2 task-sizes", printed, re.M)
 
 
 def test_report_files_and_html(run):
@@ -75,7 +76,7 @@ def test_report_files_and_html(run):
     path = build_report(run_dir)
     assert path == run_dir / "report" / "report.html"
     pngs = sorted(p.name for p in path.parent.glob("*.png"))
-    assert pngs == ["kl_vs_time_gaussian.png", "scaling_gaussian.png", "winners.png"]
+    assert pngs == ["accuracy_vs_time_gaussian.png", "scaling_gaussian.png", "winners.png"]
     for name in pngs:
         assert (path.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = path.read_text(encoding="utf-8")
@@ -84,8 +85,8 @@ def test_report_files_and_html(run):
     tags.close()
     assert tags.stack == [] and sorted(tags.images) == pngs  # every image written is shown, none is missing
     assert text.startswith("<!DOCTYPE html>") and 'charset="utf-8"' in text
-    assert "optimization wins at KL&lt;0.05" in text and "KL&lt;0.5" in text  # the suite's thresholds
-    for heading in ("The answer", "Winners", "Crossovers", "Accuracy floors", "All cells"):
+    assert "moments&lt;=0.1" in text and "dist&lt;=0.2" in text and "&lt;=0.05 laplace" in text  # the suite's levels
+    for heading in ("The answer", "Verdicts", "Crossovers", "Accuracy floors", "All cells"):
         assert f"<h2>{heading}" in text
 
 
@@ -93,7 +94,7 @@ def test_report_command_prints_the_answer(run, capsys):
     run_dir, _ = run
     assert main(["report", str(run_dir), "--thresholds", "0.01,1"]) == 0
     out = capsys.readouterr().out
-    assert "Answer:" in out and "KL<0.01" in out and "Accuracy floors" in out
+    assert "Answer:" in out and "<=0.01 laplace" in out and "<=1 laplace" in out and "Accuracy at each" in out
     assert out.rstrip().endswith(str(run_dir / "report" / "report.html"))
 
 

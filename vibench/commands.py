@@ -70,7 +70,7 @@ def cmd_run(args) -> int:
 
 
 def _print_answer(run_dir) -> None:
-    from .analysis import answer_text
+    from .answer import answer_text
 
     print(answer_text(run_dir))
 
@@ -116,21 +116,23 @@ def cmd_show(args) -> int:
 
 def cmd_report(args) -> int:
     """``vibench report RUN_DIR``: print the answer, write the plots and ``RUN_DIR/report/report.html``."""
-    from .analysis import answer_text
+    from .analysis import levels_of
+    from .answer import answer_text
     from .report import build_report
+    from .scoring.levels import parse_levels
     from .store import read_run_json
 
     read_run_json(Path(args.run_dir))  # one clear error for a wrong directory, before any work
-    thresholds = None
+    levels = None
     if args.thresholds:
         try:
-            thresholds = [float(t) for t in args.thresholds]
+            kl = [float(t) for t in args.thresholds]
+            levels = [lv for lv in levels_of(args.run_dir) if lv.metric != "kl"] + [
+                lv for lv in parse_levels(kl) if lv.metric == "kl"]
         except ValueError:
-            raise VibenchError(f"--thresholds must be numbers, got {','.join(args.thresholds)!r}") from None
-        if not all(t > 0 for t in thresholds):
-            raise VibenchError("--thresholds must be > 0")
-    print(answer_text(args.run_dir, thresholds))
-    print(f"\nreport: {build_report(args.run_dir, thresholds)}")
+            raise VibenchError(f"--thresholds must be numbers > 0, got {','.join(args.thresholds)!r}") from None
+    print(answer_text(args.run_dir, levels))
+    print(f"\nreport: {build_report(args.run_dir, levels)}")
     return 0
 
 

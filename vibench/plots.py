@@ -18,9 +18,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["kl_vs_time", "scaling", "winner_heatmap", "pareto_front", "KIND_COLORS"]
+__all__ = ["accuracy_vs_time", "scaling", "winner_heatmap", "pareto_front", "KIND_COLORS"]
 
-KIND_COLORS = {"optimization": "#9ECAE9", "sampling": "#FFBF79", "other": "#A8DB9C", None: "#EEEEEE"}
+KIND_COLORS = {"optimization": "#9ECAE9", "sampling": "#FFBF79", "tie": "#D4B9DA", "unresolved": "#CCCCCC",
+               "none": "#F5F5F5"}
 _STYLE = {"optimization": ("-", "o"), "sampling": ("--", "s"), "other": (":", "D")}
 
 
@@ -90,9 +91,10 @@ def _clipped(ax, x, kl, clip: float, **style) -> None:
         ax.plot(np.asarray(x)[low], y[low], linestyle="none", marker="v", markersize=8, color=style.get("color"))
 
 
-def kl_vs_time(c: pd.DataFrame, task: str, path: str | os.PathLike, thresholds: Sequence[float] = (),
-               clip: float = 1e-4) -> Path:
-    """KL against fit time for one task, a panel per size, the Pareto front marked.
+def accuracy_vs_time(c: pd.DataFrame, task: str, path: str | os.PathLike, thresholds: Sequence[float] = ()) -> Path:
+    """``dist`` (with 2-SE bars) against fit time for one task, a panel per size, the Pareto front marked.
+
+    Unreliable cells are drawn hollow and never join the Pareto front.
 
     Parameters
     ----------
@@ -103,44 +105,44 @@ def kl_vs_time(c: pd.DataFrame, task: str, path: str | os.PathLike, thresholds: 
     path : path
         Where to write the PNG.
     thresholds : sequence of float
-        KL thresholds, drawn as dotted horizontal lines.
-    clip : float
-        The smallest KL drawn.
+        ``dist`` levels, drawn as dotted horizontal lines.
 
     Returns
     -------
     pathlib.Path
     """
     colors = _method_colors(c["method"])  # from every task, so a method keeps its colour across figures
-    c = c[(c["task"] == task) & c["kl"].notna() & c["cost_time"].notna()]
+    c = c[(c["task"] == task) & c["dist"].notna() & c["cost_time"].notna() & (c["cost_time"] > 0)]
     sizes = list(dict.fromkeys(c.sort_values(["dim", "size"], kind="stable")["size"]))
     fig, axes = _grid(max(len(sizes), 1))
     for ax, size in zip(axes, sizes):
         g = c[c["size"] == size]
         for method, m in g.groupby("method", sort=True):
-            line, marker = _STYLE[m["kind"].iloc[0]]
-            _clipped(ax, m["cost_time"], m["kl"], clip, linestyle=line, marker=marker, color=colors[method],
-                     label=f"{method} ({m['family'].iloc[0]})")
-        front = g.iloc[pareto_front(g["cost_time"].to_numpy(), np.maximum(g["kl"].to_numpy(), clip))]
-        ax.step(front["cost_time"], np.maximum(front["kl"], clip), where="post", color="black", linewidth=1,
-                alpha=0.6, label="Pareto front")
-        ax.plot(front["cost_time"], np.maximum(front["kl"], clip), linestyle="none", marker="o", markersize=13,
-                markerfacecolor="none", markeredgecolor="black")
+            line, marker = _STYLE.get(m["kind"].iloc[0], _STYLE["other"])
+            ax.plot(m["cost_time"], m["dist"], linestyle=line, color=colors[method], label=f"{method} ({m['family'].iloc[0]})")
+            for reliable, part in m.groupby("reliable"):
+                ax.errorbar(part["cost_time"], part["dist"], yerr=2 * part["dist_se"].fillna(0), fmt=marker,
+                            color=colors[method], markerfacecolor=colors[method] if reliable else "white")
+            ax.plot(m["cost_time"], m["dist_floor"], linestyle="none", marker="_", color=colors[method], alpha=0.6)
+        ok = g[g["reliable"]]
+        if not ok.empty:
+            front = ok.iloc[pareto_front(ok["cost_time"].to_numpy(), ok["dist"].to_numpy())]
+            ax.step(front["cost_time"], front["dist"], where="post", color="black", linewidth=1, alpha=0.6,
+                    label="Pareto front (reliable cells)")
         for t in thresholds:
             ax.axhline(t, color="grey", linestyle=":", linewidth=1)
         ax.set(xscale="log", yscale="log", title=f"{task} {size}", xlabel="fit time (s)",
-               ylabel=f"KL(q||p) (nats; <= {clip:g} drawn at {clip:g})")
+               ylabel="dist: sliced W1 to the truth (posterior sds)")
         ax.grid(True, which="major", alpha=0.3)
         _plain_log(ax)
         ax.legend(fontsize=7, loc="best")
-    fig.suptitle(f"{task}: accuracy vs cost (each point a budget, median over seeds)", y=1.0)
+    fig.suptitle(f"{task}: accuracy vs cost (mean over seeds, 2 SE bars, '_' = floor; hollow = unreliable)", y=1.0)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def scaling(floors: pd.DataFrame, c: pd.DataFrame, task: str, path: str | os.PathLike,
-            clip: float = 1e-4) -> Path:
-    """Fit time and KL against dimension per method (log-log), at each method's largest budget.
+def scaling(floors: pd.DataFrame, c: pd.DataFrame, task: str, path: str | os.PathLike) -> Path:
+    """Fit time and ``dist`` against dimension per method (log-log), at each method's largest budget.
 
     Parameters
     ----------
@@ -152,8 +154,6 @@ def scaling(floors: pd.DataFrame, c: pd.DataFrame, task: str, path: str | os.Pat
         The task to draw.
     path : path
         Where to write the PNG.
-    clip : float
-        The smallest KL drawn.
 
     Returns
     -------
@@ -168,14 +168,14 @@ def scaling(floors: pd.DataFrame, c: pd.DataFrame, task: str, path: str | os.Pat
     plt = _pyplot()
     fig, (ax_t, ax_k) = plt.subplots(1, 2, figsize=(10, 3.8))
     for (method, rest), m in f.sort_values("dim").groupby(["method", "rest"], sort=True):
-        line, marker = _STYLE[m["kind"].iloc[0]]
+        line, marker = _STYLE.get(m["kind"].iloc[0], _STYLE["other"])
         style = dict(linestyle=line, marker=marker, color=colors[method],
                      label=method + (f" {rest}" if split and rest else ""))
         ax_t.plot(m["dim"], m["cost_time"], **style)
-        _clipped(ax_k, m["dim"], m["kl"], clip, **style)
+        ax_k.plot(m["dim"], m["dist"], **style)
     ax_t.set(xscale="log", yscale="log", xlabel="dimension", ylabel="fit time (s)", title=f"{task}: cost")
-    ax_k.set(xscale="log", yscale="log", xlabel="dimension", ylabel=f"KL(q||p) (<= {clip:g} drawn at {clip:g})",
-             title=f"{task}: KL at the largest budget")
+    ax_k.set(xscale="log", yscale="log", xlabel="dimension", ylabel="dist (posterior sds)",
+             title=f"{task}: dist at the largest budget")
     for ax in (ax_t, ax_k):
         ax.grid(True, which="major", alpha=0.3)
         _plain_log(ax)
@@ -185,24 +185,27 @@ def scaling(floors: pd.DataFrame, c: pd.DataFrame, task: str, path: str | os.Pat
 
 
 def _label(r: pd.Series) -> str:
-    if pd.isna(r["kind"]):
-        return "none"
+    if r["verdict"] in ("none", "unresolved") and pd.isna(r["method"]):
+        return r["verdict"]
     factor = r["factor"]
-    ratio = "only" if math.isinf(factor) else (f"{factor:.2g}x" if factor < 10 else f"{factor:,.0f}x")
+    if r["bound"] == "only" or factor is None or pd.isna(factor):
+        ratio = "only"
+    else:
+        ratio = ("inf" if math.isinf(factor) else f"{factor:.2g}x" if factor < 10 else f"{factor:,.0f}x")
+        ratio = (">=" if r["bound"] == ">=" else "") + ratio
     return f"{r['method']}\n{ratio}"
 
 
-def winner_heatmap(win: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Who wins where: a row per task x size, a column per threshold, by time and by evaluations.
+def winner_heatmap(v: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """The verdicts: a row per task x size, a column per level (KL levels left out), by time and by evaluations.
 
-    Each cell is coloured by the winning kind and annotated with the winning
-    method and how many times cheaper it is than the best of the other kind
-    (``only``: the other kind never reached the threshold; ``none``: nothing did).
+    Each cell is coloured by the verdict and annotated with the winning method
+    and its factor over the best reliable cell of the other kind.
 
     Parameters
     ----------
-    win : pandas.DataFrame
-        The table of :func:`vibench.analysis.winners`.
+    v : pandas.DataFrame
+        The table of :func:`vibench.analysis.verdicts`.
     path : path
         Where to write the PNG.
 
@@ -214,32 +217,32 @@ def winner_heatmap(win: pd.DataFrame, path: str | os.PathLike) -> Path:
     from matplotlib.patches import Patch
 
     plt = _pyplot()
+    v = v[v["metric"] != "kl"]
     kinds = list(KIND_COLORS)
-    ordered = win.sort_values(["task", "dim", "size"], kind="stable")
+    ordered = v.sort_values(["task", "dim", "size"], kind="stable")
     keys = list(dict.fromkeys(zip(ordered["task"], ordered["size"])))
-    ts = sorted(win["threshold"].unique())
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (1.6 + 1.25 * len(ts)) + 3, 0.9 + 0.55 * len(keys)), sharey=True,
-                             squeeze=False)
+    levels = list(dict.fromkeys(v["level"]))
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (1.6 + 1.4 * len(levels)) + 3, 0.9 + 0.55 * len(keys)),
+                             sharey=True, squeeze=False)
     for ax, by in zip(axes[0], ["time", "evals"]):
-        w = win[win["by"] == by].set_index(["task", "size", "threshold"])
-        codes = np.zeros((len(keys), len(ts)))
+        w = v[v["by"] == by].set_index(["task", "size", "level"])
+        codes = np.zeros((len(keys), len(levels)))
         for i, key in enumerate(keys):
-            for j, t in enumerate(ts):
-                r = w.loc[(*key, t)]
-                codes[i, j] = kinds.index(None if pd.isna(r["kind"]) else r["kind"])
+            for j, level in enumerate(levels):
+                r = w.loc[(*key, level)]
+                codes[i, j] = kinds.index(r["verdict"])
                 ax.text(j, i, _label(r), ha="center", va="center", fontsize=7)
         ax.imshow(codes, cmap=ListedColormap([KIND_COLORS[k] for k in kinds]), vmin=-0.5, vmax=len(kinds) - 0.5,
                   aspect="auto")
-        ax.set_xticks(np.arange(len(ts) + 1) - 0.5, minor=True)
+        ax.set_xticks(np.arange(len(levels) + 1) - 0.5, minor=True)
         ax.set_yticks(np.arange(len(keys) + 1) - 0.5, minor=True)
         ax.grid(which="minor", color="white", linewidth=2)
         ax.tick_params(which="minor", length=0)
-        ax.set_xticks(range(len(ts)), [f"KL<{t:g}" for t in ts])
+        ax.set_xticks(range(len(levels)), levels)
         ax.set_yticks(range(len(keys)), [f"{task} {size}" for task, size in keys], fontsize=8)
         ax.set_title("by fit time" if by == "time" else "by density evaluations (n_grad + n_logp)", fontsize=9)
-    handles = [Patch(color=KIND_COLORS[k], label=k or "nothing reached it (none)") for k in kinds]
-    handles.append(Patch(color="white", label="only: the other kind never reached it"))
+    handles = [Patch(color=KIND_COLORS[k], label=k) for k in kinds]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle("Winner (cheapest method under the threshold) and its factor over the other kind")
+    fig.suptitle("Verdict (cheapest reliable method reaching the level) and its factor over the other kind")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return _save(fig, path)

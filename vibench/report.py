@@ -66,42 +66,40 @@ def _img(name: str, alt: str) -> str:
 
 
 def _plots(out: Path, c: pd.DataFrame, win: pd.DataFrame, fl: pd.DataFrame,
-           thresholds: Sequence[float]) -> dict[str, list[tuple[str, str]]]:
+           thresholds: Sequence[float]) -> dict[str, list[tuple[str, str]]]:  # thresholds: the dist levels
     """Draw every figure into ``out``; return ``{section: [(file name, caption), ...]}``."""
     from . import plots
 
-    clip = min(thresholds) / 100 if thresholds else 1e-4
     figures: dict[str, list[tuple[str, str]]] = {"winners": [], "tasks": []}
     if not win.empty:
         plots.winner_heatmap(win, out / "winners.png")
-        figures["winners"].append(("winners.png", "winner per task, size and threshold"))
-    for task in dict.fromkeys(c["task"]):
-        name = f"kl_vs_time_{_slug(task)}.png"
-        plots.kl_vs_time(c, task, out / name, thresholds, clip=clip)
-        figures["tasks"].append((name, f"{task}: KL vs fit time, Pareto front"))
+        figures["winners"].append(("winners.png", "verdict per task, size and level"))
+    for task in (dict.fromkeys(c["task"]) if not c.empty else ()):
+        name = f"accuracy_vs_time_{_slug(task)}.png"
+        plots.accuracy_vs_time(c, task, out / name, thresholds)
+        figures["tasks"].append((name, f"{task}: dist vs fit time, Pareto front"))
         if c.loc[c["task"] == task, "dim"].nunique() > 1:
             name = f"scaling_{_slug(task)}.png"
-            plots.scaling(fl, c, task, out / name, clip=clip)
-            figures["tasks"].append((name, f"{task}: fit time and KL vs dimension"))
+            plots.scaling(fl, c, task, out / name)
+            figures["tasks"].append((name, f"{task}: fit time and dist vs dimension"))
     return figures
 
 
-def _winner_table(win: pd.DataFrame) -> pd.DataFrame:
-    cols = ["task", "size", "threshold", "by", "kind", "method", "steps", "cost", "kl", "kl_estimator",
-            "rival_method", "rival_steps", "rival_cost", "factor", "note"]
-    return win[cols].rename(columns={"kl_estimator": "estimator", "rival_method": "rival"})
+def _winner_table(v: pd.DataFrame) -> pd.DataFrame:
+    cols = ["task", "size", "level", "by", "verdict", "method", "steps", "cost", "value", "rival_method",
+            "rival_steps", "rival_cost", "factor", "factor_lo", "factor_hi", "bound", "note"]
+    return v[cols].rename(columns={"rival_method": "rival"})
 
 
-def build_report(run_dir: str | os.PathLike, thresholds: Sequence[float] | None = None) -> Path:
+def build_report(run_dir: str | os.PathLike, levels: Sequence | None = None) -> Path:
     """Write ``RUN_DIR/report/report.html`` and its PNGs; return the HTML's path.
 
     Parameters
     ----------
     run_dir : path
         A run directory (with ``run.json`` and ``cells.jsonl``).
-    thresholds : sequence of float, optional
-        KL thresholds; default the suite's, else
-        :data:`vibench.analysis.DEFAULT_THRESHOLDS`.
+    levels : sequence of vibench.scoring.levels.Level, optional
+        Accuracy levels; default the suite's.
 
     Returns
     -------
@@ -119,7 +117,10 @@ def build_report(run_dir: str | os.PathLike, thresholds: Sequence[float] | None 
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
     df = load(run_dir)
-    thresholds = tuple(thresholds or analysis.thresholds_of(run_dir))
+    from .answer import answer_text
+
+    levels = list(levels or analysis.levels_of(run_dir))
+    thresholds = [lv.threshold for lv in levels if lv.metric == "dist"]
     out = run_dir / REPORT_DIR
     try:
         out.mkdir(exist_ok=True)
@@ -128,7 +129,7 @@ def build_report(run_dir: str | os.PathLike, thresholds: Sequence[float] | None 
     except OSError as exc:
         raise VibenchError(f"cannot write the report into {str(out)!r}: {exc.strerror or exc}") from None
     c = analysis.cells(df)
-    win = analysis.winners(df, thresholds)
+    win = analysis.verdicts(df, levels)
     fl = analysis.floors(df)
     figures = _plots(out, c, win, fl, thresholds)
     suite = meta.get("suite") or {}
@@ -142,24 +143,25 @@ def build_report(run_dir: str | os.PathLike, thresholds: Sequence[float] | None 
             f"{run_dir.resolve()} | {len(df)} of {meta.get('n_cells', '?')} cells "
             f"({', '.join(f'{k}: {v}' for k, v in counts.items()) or 'none'}) | started {meta.get('started')}, "
             f"ended {meta.get('ended') or '(unfinished)'} | commit {str(meta.get('git_commit') or '?')[:10]} | "
-            f"{(meta.get('machine') or {}).get('cpus', '?')} CPUs | thresholds "
-            + ", ".join(f"{t:g}" for t in thresholds)) + "</p>",
+            f"{(meta.get('machine') or {}).get('cpus', '?')} CPUs | levels "
+            + ", ".join(lv.label for lv in levels)) + "</p>",
         f"<p>{html.escape(suite['description'])}</p>" if suite.get("description") else "",
         "<h2>The answer</h2>",
-        f"<pre>{html.escape(analysis.answer_text(df, thresholds))}</pre>",
-        "<p>Definitions: see <code>vibench.analysis</code>. Time is the method's fit time; evals are "
-        "n_grad + n_logp; seeds are aggregated by the median; the factor is the cost of the cheapest cell "
-        "of the other kind that also reaches the threshold over the winner's.</p>",
+        f"<pre>{html.escape(answer_text(df, levels))}</pre>",
+        "<p>Definitions: see <code>vibench.analysis</code>. Time is the method's fit time (set-up apart); evals "
+        "are n_grad + n_logp; a cell reaches a level when the upper bound of its mean over seeds (2 SE) is "
+        "below it; only reliable cells win; the factor is the cost of the cheapest reliable cell of the other "
+        "kind that also reaches the level over the winner's, with its range over seeds.</p>",
     ]
     parts += [_img(name, alt) for name, alt in figures["winners"]]
     parts.append("<h2>Accuracy vs cost, and scaling</h2>")
     parts += [f"<figure>{_img(name, alt)}<figcaption>{html.escape(alt)}</figcaption></figure>"
               for name, alt in figures["tasks"]] or ["<p>(no finished cells)</p>"]
     parts += [
-        "<h2>Winners</h2>", _table(_winner_table(win)),
+        "<h2>Verdicts</h2>", _table(_winner_table(win)),
         "<h2>Crossovers</h2>", _table(analysis.crossovers(win), "none: the winning kind does not change with size"),
         "<h2>Accuracy floors (each method's largest budget)</h2>", _table(fl),
-        "<h2>All cells (median over seeds)</h2>", _table(summary(df)),
+        "<h2>All cells (over seeds)</h2>", _table(summary(df)),
         "</body>\n</html>\n",
     ]
     path = out / "report.html"

@@ -6,7 +6,7 @@ A suite file::
     description = "..."
     seeds = [0]                          # default [0]
     timeout = 120                        # seconds per cell, optional
-    thresholds = [0.01, 0.1, 1.0]        # KL thresholds in nats for the answer
+    thresholds = {moments = [0.1], dist = [0.1, 0.2], kl = [0.1, 1.0]}   # accuracy levels of the answer
 
     [[tasks]]
     name = "gaussian"
@@ -29,13 +29,13 @@ from typing import Any
 from .cell import Cell
 from .errors import VibenchError, did_you_mean
 from .method import Budget
+from .scoring.levels import levels_to_dict, parse_levels
 
 __all__ = ["Suite", "TaskSpec", "MethodSpec", "load_suite", "builtin_suites", "SUITES_DIR"]
 
 #: Built-in suites live in the repository's suites/ folder.
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 TOP_KEYS = {"name", "description", "seeds", "timeout", "thresholds", "tasks", "methods"}
-DEFAULT_THRESHOLDS = (0.01, 0.1, 1.0)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Suite:
     methods: list[MethodSpec]
     seeds: list[int] = field(default_factory=lambda: [0])
     timeout: float | None = None
-    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    thresholds: dict[str, list[float]] = field(default_factory=lambda: levels_to_dict(parse_levels()))
     description: str = ""
     path: str = ""
 
@@ -97,7 +97,7 @@ class Suite:
         """Plain data for ``run.json``."""
         return {
             "name": self.name, "path": self.path, "description": self.description,
-            "seeds": self.seeds, "timeout": self.timeout, "thresholds": list(self.thresholds),
+            "seeds": self.seeds, "timeout": self.timeout, "thresholds": {k: list(v) for k, v in self.thresholds.items()},
             "tasks": [{"name": t.name, "sizes": list(t.sizes)} for t in self.tasks],
             "methods": [{"name": m.name, "budgets": [b.to_dict() for b in m.budgets]} for m in self.methods],
         }
@@ -168,7 +168,10 @@ def parse_suite(data: dict[str, Any], name: str, where: str) -> Suite:
     seeds = _number_list(where, "seeds", data.get("seeds", [0]), kind=int, positive=False)
     if any(s < 0 for s in seeds):
         raise _fail(where, "'seeds' must be >= 0")
-    thresholds = tuple(_number_list(where, "thresholds", data.get("thresholds", list(DEFAULT_THRESHOLDS))))
+    try:
+        thresholds = levels_to_dict(parse_levels(data.get("thresholds")))
+    except ValueError as exc:
+        raise _fail(where, str(exc)) from None
     return Suite(
         name=str(data.get("name", name)),
         tasks=[_task_spec(where, e) for e in data["tasks"]],

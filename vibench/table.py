@@ -1,10 +1,14 @@
-"""Plain-text summary tables of a run's rows (for ``vibench run`` and ``vibench show``)."""
+"""Plain-text summary tables of a run's rows (for ``vibench run`` and ``vibench show``), built on
+:func:`vibench.analysis.cells` so the table and the answer read the same numbers."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["summary"]
+__all__ = ["summary", "format_summary"]
+
+_SHOWN = ["task", "size", "method", "family", "steps", "status", "reliable", "mean_err", "sd_err", "dist",
+          "dist_floor", "kl", "kl_estimator", "fit_s", "setup_s", "n_grad", "n_logp", "flags", "error"]
 
 
 def _status(values: pd.Series) -> str:
@@ -15,7 +19,7 @@ def _status(values: pd.Series) -> str:
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """One line per task x size x method x budget; medians over seeds.
+    """One line per task x size x method x budget that ran: means (accuracy) and medians (cost) over seeds.
 
     Parameters
     ----------
@@ -25,31 +29,25 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns: task, size, method, family, steps, status, kl, estimator,
-        mean_err, sd_err, fit_s, n_grad, n_logp, error.
+        Columns: task, size, method, family, steps, status, reliable, mean_err,
+        sd_err, dist, dist_floor, kl, kl_estimator, fit_s, setup_s, n_grad, n_logp, flags, error.
     """
-    if df.empty:
-        return pd.DataFrame()
-    work = df.copy()
-    work["steps"] = work["budget"].map(lambda b: b.get("steps") if isinstance(b, dict) else b)
-    for col in ("kl", "mean_err", "sd_err", "fit_s", "n_grad", "n_logp"):
-        work[col] = pd.to_numeric(work[col], errors="coerce")
-    keys = ["task", "size", "method", "steps"]
-    out = work.groupby(keys, sort=False, dropna=False).agg(
-        family=("family", "first"),
+    from .analysis import budget_label, cells
+
+    c = cells(df)
+    if c.empty:
+        return pd.DataFrame(columns=_SHOWN)
+    ran = df[df["status"] != "unsupported"].copy()
+    ran["budget"] = ran["budget"].map(budget_label)
+    keys = ["task", "size", "method", "budget"]
+    extra = ran.groupby(keys, sort=False).agg(
         status=("status", _status),
-        kl=("kl", "median"),
-        estimator=("kl_estimator", "first"),
-        mean_err=("mean_err", "median"),
-        sd_err=("sd_err", "median"),
-        fit_s=("fit_s", "median"),
-        n_grad=("n_grad", "median"),
-        n_logp=("n_logp", "median"),
         error=("error", lambda s: next((e for e in s if isinstance(e, str) and e), "")),
-    )
-    out = out.reset_index()
-    out["error"] = out["error"].str.slice(0, 60)
-    return out
+    ).reset_index()
+    out = c.merge(extra, on=keys, how="left")
+    out["error"] = out["error"].fillna("").str.slice(0, 60)
+    out["reliable"] = out["reliable"].map({True: "yes", False: "NO"})
+    return out[_SHOWN]
 
 
 def format_summary(df: pd.DataFrame) -> str:
@@ -57,8 +55,10 @@ def format_summary(df: pd.DataFrame) -> str:
     table = summary(df)
     if table.empty:
         return "(no rows)"
-    fmt = {
-        "kl": lambda v: f"{v:.3g}", "mean_err": lambda v: f"{v:.2g}", "sd_err": lambda v: f"{v:.2g}",
-        "fit_s": lambda v: f"{v:.3g}", "n_grad": lambda v: f"{v:.0f}", "n_logp": lambda v: f"{v:.0f}",
-    }
+
+    def g3(v):
+        return f"{v:.3g}"
+
+    fmt = {"mean_err": g3, "sd_err": g3, "dist": g3, "dist_floor": g3, "kl": g3, "fit_s": g3, "setup_s": g3,
+           "n_grad": lambda v: f"{v:.0f}", "n_logp": lambda v: f"{v:.0f}", "steps": lambda v: f"{v:.0f}"}
     return table.to_string(index=False, na_rep="-", formatters=fmt)
