@@ -138,3 +138,13 @@ def test_optimizer_gates_convergence_and_khat(gtask):
     for info, flag in (({"converged": False}, "not converged"), ({}, "convergence not reported")):
         q = GaussianApproximation(gtask.truth.mean, gtask.truth.cov, info=info)
         assert gate(q, "fullrank", None, 0.1) == (False, [flag])
+
+
+def test_draws_closer_than_independent_draws_can_be_are_flagged(gtask):
+    # the truth's own scoring draws returned as the answer: dist far below the floor
+    from vibench.scoring.distance import _truth_draws
+
+    x = _truth_draws(gtask.truth)
+    row = evaluate(DrawsApproximation(x.reshape(4, -1, gtask.dim)), gtask, np.random.default_rng(0), family="mcmc")
+    assert row["dist"] < row["dist_floor"] - 3 * row["dist_se"]
+    assert row["reliable"] is False and "dist 3 SE below its floor" in row["flags"]

@@ -11,7 +11,8 @@ gradient, come from ONE ``task.log_density.logp_and_grad`` call (its gradient
 is the second output of the same node), so the task's ``LogDensity`` counts
 every gradient evaluation. :func:`model_for` builds it once per task object;
 compiled functions live in :attr:`PyMCBundle.extras` and are reused across
-seeds and budgets, their compile time recorded apart from fitting time.
+seeds and budgets. Methods build them in ``Method.prepare``, whose time the
+runner records as ``setup_s``, never as ``fit_s``.
 
 PyTensor mode: pip-installed PyTensor finds no BLAS here and its C backend
 then runs dense linear algebra through slow fallbacks; ``"NUMBA"`` avoids
@@ -25,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 import warnings
 import weakref
 from dataclasses import dataclass, field
@@ -258,8 +258,6 @@ class PyMCBundle:
     dim : int
     layout : list of (name, slice, shape)
         Value variables in the flat vector's (the task's) order.
-    compile_s : float
-        Total seconds spent building the model and compiling for it.
     extras : dict
         Compiled objects by key: ``("logp_dlogp", mode)`` and method-owned
         ones (ADVI step functions).
@@ -270,19 +268,7 @@ class PyMCBundle:
     log_density: LogDensity
     dim: int
     layout: list
-    compile_s: float = 0.0
     extras: dict = field(default_factory=dict)
-    _unreported_s: float = 0.0
-
-    def take_compile_s(self) -> float:
-        """Compile seconds not yet reported by a fit (returned once, then 0.0)."""
-        out, self._unreported_s = self._unreported_s, 0.0
-        return out
-
-    def add_compile_s(self, seconds: float) -> None:
-        """Record compile seconds (reported by the next :meth:`take_compile_s`)."""
-        self.compile_s += seconds
-        self._unreported_s += seconds
 
     @contextlib.contextmanager
     def uncounted(self) -> Iterator[None]:
@@ -294,12 +280,10 @@ class PyMCBundle:
             self.log_density.n_logp, self.log_density.n_grad = counts["n_logp"], counts["n_grad"]
 
     def compiled(self, key: Any, build: Callable[[], Any]) -> Any:
-        """``extras[key]``, built (and timed as compile, uncounted) on first use."""
+        """``extras[key]``, built on first use (quietly, its evaluations uncounted)."""
         if key not in self.extras:
-            t0 = time.perf_counter()
             with quiet_pymc(), self.uncounted():
                 self.extras[key] = build()
-            self.add_compile_s(time.perf_counter() - t0)
         return self.extras[key]
 
     def logp_dlogp(self, mode: str):
@@ -340,7 +324,6 @@ def model_for(task: "Task") -> PyMCBundle:
     bundle = _CACHE.get(id(task))
     if bundle is not None:
         return bundle
-    t0 = time.perf_counter()
     with quiet_pymc():
         if task.pymc_model is not None:
             model, source = task.pymc_model(), "pymc_model"
@@ -351,7 +334,6 @@ def model_for(task: "Task") -> PyMCBundle:
     if dim != task.dim:
         raise ValueError(f"task {task.label}: pymc_model has {dim} unconstrained values, task.dim is {task.dim}")
     bundle = PyMCBundle(model, source, task.log_density, dim, layout)
-    bundle.add_compile_s(time.perf_counter() - t0)
     _CACHE[id(task)] = bundle
     weakref.finalize(task, _CACHE.pop, id(task), None)
     return bundle

@@ -14,6 +14,10 @@ Every row gets ``reliable`` (bool) and ``flags`` (short strings). The rules:
   ArviZ from the draws, not taken from the method.
 * **Optimization cells** (everything else) are reliable only if the method
   reports ``info["converged"] is True``.
+* **A distance more than 3 SE below its floor** cannot come from independent
+  draws of any distribution (the floor is what exact draws score): the draws
+  are not what they claim (the truth's own draws returned, a lattice, a
+  wrong chains/draws layout). Such a cell is unreliable.
 * **PSIS k-hat > 0.7** (Yao et al. 2018: q misses mass of p, importance
   weights would have infinite variance) is a flag, not a failure.
 """
@@ -68,7 +72,7 @@ def _chain_flags(stats: ChainStats | None, info: dict[str, Any]) -> list[str]:
 
 
 def gate(approx: Approximation, family: str | None, stats: ChainStats | None,
-         khat: float | None) -> tuple[bool, list[str]]:
+         khat: float | None, dist: dict | None = None) -> tuple[bool, list[str]]:
     """``(reliable, flags)`` for one fitted cell.
 
     Parameters
@@ -81,6 +85,8 @@ def gate(approx: Approximation, family: str | None, stats: ChainStats | None,
         ArviZ diagnostics of the draws (``None`` for non-chain results).
     khat : float or None
         PSIS k-hat of q against p, where q has a density.
+    dist : dict, optional
+        ``dist``, ``dist_se`` and ``dist_floor`` of the cell.
 
     Returns
     -------
@@ -94,6 +100,9 @@ def gate(approx: Approximation, family: str | None, stats: ChainStats | None,
     else:
         converged = info.get("converged")
         flags = [] if converged is True else ["not converged" if converged is False else "convergence not reported"]
+    if dist and dist.get("dist") is not None and dist.get("dist_floor") is not None:
+        if dist["dist"] < dist["dist_floor"] - 3 * (dist.get("dist_se") or 0.0):
+            flags.append("dist 3 SE below its floor")
     reliable = not flags
     if khat is not None and np.isfinite(khat) and khat > KHAT_MAX:
         flags.append(f"khat {khat:.2f}")

@@ -162,5 +162,5 @@ def _evaluate(approx: Approximation, task: Task, rng: np.random.Generator, famil
     row["rhat_max"] = stats.rhat_max if stats else None
     row["ess_bulk_min"] = float(np.nanmin(stats.ess_bulk)) if stats and np.isfinite(stats.ess_bulk).any() else None
     row["ess_tail_min"] = float(np.nanmin(stats.ess_tail)) if stats and np.isfinite(stats.ess_tail).any() else None
-    row["reliable"], row["flags"] = gate(approx, family, stats, row["khat"])
+    row["reliable"], row["flags"] = gate(approx, family, stats, row["khat"], row)
     return {key: row[key] for key in METRIC_KEYS}
