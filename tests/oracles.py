@@ -51,6 +51,13 @@ def ar1_chains(rng: np.random.Generator, chains: int, n: int, dim: int, phi: flo
     return x
 
 
+def _truth(task: Task):
+    """The task's truth: ``fit`` sees the truth hidden, so the oracle builds the task again, in the open."""
+    import vibench
+
+    return vibench.get_task(task.name, **task.params).truth
+
+
 class ExactDraws(Method):
     """The exact-draw oracle: iid truth draws in 4 chains of ``steps`` draws; free, and always right."""
 
@@ -59,10 +66,10 @@ class ExactDraws(Method):
     steps_meaning = "iid truth draws per chain, 4 chains"
 
     def supports(self, task: Task):
-        return True if task.truth.sample is not None else "needs exact truth draws"
+        return True if _truth(task).sample is not None else "needs exact truth draws"
 
     def fit(self, task: Task, budget: Budget, rng: np.random.Generator) -> DrawsApproximation:
-        x = task.truth.sample(4 * budget.steps, rng)
+        x = _truth(task).sample(4 * budget.steps, rng)
         return DrawsApproximation(x.reshape(4, budget.steps, -1), info={"divergences": 0})
 
 
@@ -75,6 +82,7 @@ class DisagreeingChains(ExactDraws):
         self.shift = shift
 
     def fit(self, task: Task, budget: Budget, rng: np.random.Generator) -> DrawsApproximation:
-        x = task.truth.sample(2 * budget.steps, rng).reshape(2, budget.steps, -1)
-        x[1] += self.shift * task.truth.sd
+        truth = _truth(task)
+        x = truth.sample(2 * budget.steps, rng).reshape(2, budget.steps, -1)
+        x[1] += self.shift * truth.sd
         return DrawsApproximation(x, info={"divergences": 0})

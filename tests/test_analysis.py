@@ -121,6 +121,20 @@ def test_a_method_without_density_evaluations_is_na_by_evals():
     assert e["method"] == "nuts" and e["verdict"] == "sampling" and not math.isinf(e["cost"])
 
 
+def test_flags_merge_over_seeds_with_their_range():
+    from vibench.analysis import merge_flags
+
+    merged = merge_flags([["rhat 1.37", "101 divergences"], ["rhat 1.43"], ["not converged"]])
+    assert merged == ["rhat 1.37-1.43 (2 of 3 seeds)", "101 divergences (1 of 3 seeds)", "not converged (1 of 3 seeds)"]
+    assert merge_flags([["khat 0.91"]]) == ["khat 0.91"]
+
+
+def test_kl_levels_are_na_without_any_kl():
+    df = pd.DataFrame(_seeds("lap", "laplace", [0.01] * 3))
+    r = _one(verdicts(df, [Level("kl", 0.1)]), level=Level("kl", 0.1))
+    assert r["verdict"] == "n/a"
+
+
 def test_crossovers_and_floors():
     rows = (_seeds("lap", "laplace", [0.01] * 3, dim=2) + _seeds("nuts", "mcmc", [1.0] * 3, dim=2)
             + _seeds("lap", "laplace", [0.01] * 3, dim=50, mean_err=0.5)
@@ -142,5 +156,5 @@ def test_answer_text_names_verdicts_unreliable_and_unsupported_cells():
     assert "toy dim=10: moments<=0.1, dist<=0.1: optimization: lap" in text
     assert "= 100x [100x-100x]" not in text and "100x" in text
     assert "At moments<=0.1 (by time): optimization wins 1 of 1 task-sizes" in text
-    assert "bad[100] on toy dim=10: ess_bulk 3<400; rhat 1.82" in text
+    assert "bad[100] on toy dim=10: rhat 1.82 (3 of 3 seeds); ess_bulk 3<400 (3 of 3 seeds)" in text
     assert "Unsupported cells: 1 (cavi 1)." in text

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Sequence
 
 import numpy as np
@@ -61,9 +62,10 @@ from .method import OPTIMIZATION_FAMILIES, SAMPLING_FAMILIES
 from .scoring.levels import Level, parse_levels
 from .scoring.verdicts import REACHED, UNRESOLVED, combined_se, state
 
-__all__ = ["kind_of", "cells", "budget_label", "cell_states", "verdicts", "crossovers", "floors", "levels_of", "VERDICT_COLUMNS"]
+__all__ = ["kind_of", "cells", "budget_label", "merge_flags", "cell_states", "verdicts", "crossovers", "floors", "levels_of", "VERDICT_COLUMNS"]
 
 COSTS = {"time": "cost_time", "evals": "cost_evals"}
+_FLAG_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 KINDS = ("optimization", "sampling")
 VERDICT_COLUMNS = ["task", "size", "dim", "level", "metric", "threshold", "by", "verdict", "method", "family",
                    "steps", "cost", "value", "rival_method", "rival_steps", "rival_cost", "factor", "factor_lo",
@@ -109,13 +111,39 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
     return work
 
 
+def merge_flags(per_seed: Sequence[Sequence[str]]) -> list[str]:
+    """One flag per kind over seeds: ``rhat 1.37-1.43 (3 of 3 seeds)``, ``not converged (1 of 3 seeds)``.
+
+    A flag's kind is its text with its first number taken out (``ess_bulk 67<400`` and
+    ``ess_bulk 71<400`` are one kind); the numbers of a kind are shown as their range.
+    """
+    values: dict[str, list[float]] = {}
+    seeds: dict[str, int] = {}
+    for flags in per_seed:
+        for f in flags:
+            kind = _FLAG_NUMBER.sub("#", f, count=1)
+            m = _FLAG_NUMBER.search(f)
+            values.setdefault(kind, []).extend([float(m.group())] if m else [])
+        for kind in {_FLAG_NUMBER.sub("#", f, count=1) for f in flags}:
+            seeds[kind] = seeds.get(kind, 0) + 1
+    out = []
+    for kind, numbers in values.items():
+        text = kind
+        if numbers:
+            lo, hi = min(numbers), max(numbers)
+            text = kind.replace("#", f"{lo:.3g}" if lo == hi else f"{lo:.3g}-{hi:.3g}", 1)
+        out.append(f"{text} ({seeds[kind]} of {len(per_seed)} seeds)" if len(per_seed) > 1 else text)
+    return out
+
+
 def _cell(g: pd.DataFrame) -> dict:
     ok = g[g["status"] == "ok"]
     runs = g[g["status"] != "unsupported"]
-    flags = sorted({f for fl in ok["flags"] for f in (fl if isinstance(fl, list) else [])})
+    flags = merge_flags([fl if isinstance(fl, list) else [] for fl in ok["flags"]])
     failed = len(runs) - len(ok)
     if failed:
-        flags.append(f"{failed} of {len(runs)} seeds failed")
+        errors = [e for e in runs.loc[runs["status"] != "ok", "error"] if isinstance(e, str) and e]
+        flags.append(f"{failed} of {len(runs)} seeds failed" + (f": {errors[0][:80]}" if errors else ""))
     out = {
         "n_seeds": len(ok), "n_runs": len(runs),
         "reliable": bool(len(ok) and failed == 0 and ok["reliable"].fillna(False).astype(bool).all()),
@@ -209,6 +237,9 @@ def _verdict(group: pd.DataFrame, states: pd.Series, level: Level, by: str) -> d
     row = dict.fromkeys(VERDICT_COLUMNS)
     row.update(task=first["task"], size=first["size"], dim=first["dim"], level=level.label, metric=level.metric,
                threshold=level.threshold, by=by, note="", bound="")
+    if level.metric == "kl" and group["kl"].isna().all():
+        row.update(verdict="n/a", note="no KL: no method has a density, or the truth has no normalized one")
+        return row
     usable = group[group["reliable"] & group["kind"].isin(KINDS) & group[cost].notna()]
     st = states.loc[usable.index]
     reached, unresolved = usable[st == REACHED], usable[st == UNRESOLVED]

@@ -82,7 +82,10 @@ def _task_lines(group: pd.DataFrame) -> list[str]:
         else:
             shared.setdefault(_level_text(r, evals.get(r["level"])), []).append(r["level"])
     parts = [f"{', '.join(levels)}: {text}" for text, levels in shared.items()]
-    if kl:
+    kl_rows = by_time[by_time["metric"] == "kl"]
+    if len(kl_rows) and (kl_rows["verdict"] == "n/a").all():
+        parts.append("KL: n/a (no method with a density, or no normalized truth)")
+    elif kl:
         parts.append("KL (methods with a density): " + "; ".join(kl))
     first = group.iloc[0]
     head = f"{first['task']} {first['size']}".rstrip()
