@@ -164,20 +164,16 @@ def _coordinates(model) -> list[str]:
 
 
 def _diagnostics(samples: np.ndarray, energy: np.ndarray) -> dict[str, np.ndarray]:
-    """Per coordinate: bulk/tail ESS, R-hat, MCSE of mean and sd (ArviZ); E-BFMI per chain."""
+    """Per coordinate: bulk/tail ESS, R-hat, MCSE of mean and sd (vibench's one ArviZ wrapper); E-BFMI per chain."""
     import arviz as az
 
-    data = az.convert_to_dataset({"x": samples})
+    from .scoring.diagnostics import chain_stats
+
+    stats = chain_stats(samples)
+    out = {"ess_bulk": stats.ess_bulk, "ess_tail": stats.ess_tail, "rhat": stats.rhat,
+           "mcse_mean": stats.mcse_mean, "mcse_sd": stats.mcse_sd}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = {key: np.atleast_1d(fn(data)["x"].values) for key, fn in (
-            ("ess_bulk", lambda d: az.ess(d, method="bulk")), ("ess_tail", lambda d: az.ess(d, method="tail")),
-            ("rhat", az.rhat), ("mcse_mean", lambda d: az.mcse(d, method="mean")))}
-        # ArviZ's mcse(method="sd") formula; az.mcse itself fails under numba with numpy >= 2.4.
-        sq = (samples - samples.mean(axis=(0, 1))) ** 2
-        ess_sq = np.atleast_1d(az.ess(az.convert_to_dataset({"x": sq}), method="mean")["x"].values)
-        var = sq.mean(axis=(0, 1))
-        out["mcse_sd"] = np.sqrt(((sq**2).mean(axis=(0, 1)) - var**2) / ess_sq / var / 4)
         out["bfmi"] = np.atleast_1d(az.bfmi(energy))
     return out
 

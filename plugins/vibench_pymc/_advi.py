@@ -138,11 +138,6 @@ def _compile(bundle: pymc_bridge.PyMCBundle, kind: str, mode: str) -> _Compiled:
     return _Compiled(inference, callback, convergence, group.params_dict["mu"], snapshot, rngs, moments, order)
 
 
-def _json_float(x: float) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
 def _prepared(task: Task, kind: str) -> _Compiled:
     bundle = pymc_bridge.model_for(task)
     mode = mode_for(kind, bundle.source)
@@ -201,7 +196,7 @@ def _run(task: Task, bundle, compiled: _Compiled, budget: Budget, rng: np.random
         "iterations": iterations,
         "converged": converged,
         "stopped_early": iterations < budget.steps,
-        "elbo_tail": _json_float(-np.mean(losses[-ELBO_TAIL:])) if losses.size else None,
+        "elbo_tail": float(-np.mean(losses[-ELBO_TAIL:])) if losses.size else None,  # NaN -> null by the runner
         "obj_n_mc": OBJ_N_MC,
         "seed": seed,
         "pytensor_mode": mode_for(kind, bundle.source),

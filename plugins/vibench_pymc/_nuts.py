@@ -4,13 +4,14 @@
 step is built on the task's cached ``logp_dlogp`` function (see
 :func:`vibench.pymc_bridge.model_for`) with the potential PyMC's default
 ``jitter+adapt_diag`` init builds, except that chains start at
-``task.initial_point(rng)``. Diagnostics come from ArviZ.
+``task.initial_point(rng)``. R-hat and ESS are not computed here: vibench's scoring computes them
+from the draws for every sampler alike (vibench/scoring/diagnostics.py).
 
 Set-up, not fitting (:func:`prepare_nuts`, once per task): ``import pymc``,
 the model, ``logp_dlogp`` and the trace's point function compiled and called
 once (NUMBA JITs on first call), and one throwaway ``pm.sample`` of
-:data:`WARM_STEPS` tuning and draws per chain plus its ArviZ diagnostics, so
-the first-use imports and JIT of sampling and of ArviZ are not charged to the
+:data:`WARM_STEPS` tuning and draws per chain, so
+the first-use imports and JIT of sampling are not charged to the
 first cell. What ``pm.sample`` still compiles on every call (one initial-point
 function per chain) is timed -- from the call until it sets up the chains'
 traces -- and reported as ``info["setup_s"]``.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from vibench.task import Task
 
 from .modes import mode_for
 
-__all__ = ["CHAINS", "WARM_STEPS", "fit_nuts", "prepare_nuts", "diagnostics"]
+__all__ = ["CHAINS", "WARM_STEPS", "fit_nuts", "prepare_nuts"]
 
 #: ``pm.sample``'s default on a machine with 4 or more cores: ``chains = max(2, cores)``.
 CHAINS = 4
@@ -88,11 +88,6 @@ class _Prepared:
     mode: str
 
 
-def _json_float(x) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
 def _initvals(bundle: pymc_bridge.PyMCBundle, x: np.ndarray) -> dict[str, np.ndarray]:
     """``pm.sample`` initial values for flat unconstrained ``x``, keyed by value-variable name.
 
@@ -100,33 +95,6 @@ def _initvals(bundle: pymc_bridge.PyMCBundle, x: np.ndarray) -> dict[str, np.nda
     inside the initial-point function it compiles anyway.
     """
     return {name: np.reshape(x[slc], shape) for name, slc, shape in bundle.layout}
-
-
-def diagnostics(samples: np.ndarray) -> dict[str, Any]:
-    """ArviZ bulk/tail ESS minima and the R-hat maximum over coordinates.
-
-    Parameters
-    ----------
-    samples : ndarray, shape (chains, draws, dim)
-
-    Returns
-    -------
-    dict
-        ``ess_bulk_min``, ``ess_tail_min``, ``rhat_max`` (``None`` when ArviZ
-        cannot compute them, e.g. with very few draws).
-    """
-    import arviz as az
-
-    out: dict[str, Any] = {"ess_bulk_min": None, "ess_tail_min": None, "rhat_max": None}
-    if samples.shape[1] < 4:
-        return out
-    data = az.convert_to_dataset({"x": samples})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out["ess_bulk_min"] = _json_float(np.nanmin(az.ess(data, method="bulk")["x"].values))
-        out["ess_tail_min"] = _json_float(np.nanmin(az.ess(data, method="tail")["x"].values))
-        out["rhat_max"] = _json_float(np.nanmax(az.rhat(data)["x"].values))
-    return out
 
 
 def prepare_nuts(task: Task) -> None:
@@ -212,14 +180,13 @@ def _sample(task, bundle, prepared: _Prepared, steps: int, chains: int, rng, max
         "draws": int(samples.shape[1]),
         "divergences": int(diverging.sum()),
         "n_steps": monitor.leapfrog,
-        "mean_tree_size": _json_float(tree_size[:, n_tune:].mean()),
+        "mean_tree_size": float(tree_size[:, n_tune:].mean()),
         "stopped_early": bool(samples.shape[1] < steps or samples.shape[0] < chains),
         "seed": seed,
         "pytensor_mode": prepared.mode,
         "model_source": bundle.source,
         "presample_s": presample_s,
     }
-    info.update(diagnostics(samples))
     if bundle.source == "pymc_model":
         # Each NUTS iteration evaluates its start point once, then one gradient per leapfrog step.
         info["n_grad"] = monitor.leapfrog + monitor.iterations
