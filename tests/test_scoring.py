@@ -16,7 +16,7 @@ from vibench.scoring.score import evaluate
 from oracles import DisagreeingChains, ExactDraws, ar1_chains, expected_w1
 
 SIZED = ["gaussian", "gaussian_illcond", "linear_regression", "linear_regression_nig", "funnel", "banana", "mixture"]
-FIXED = ["brownian_motion", "eight_schools_centered", "eight_schools_noncentered", "hierarchical"]
+FIXED = ["brownian_motion", "eight_schools_centered", "eight_schools_noncentered", "hierarchical", "gmrf"]
 CASES = [(name, {"dim": d}) for name in SIZED for d in (2, 10, 100)] + [(name, {}) for name in FIXED]
 
 

@@ -36,6 +36,8 @@ CASES = [
     ("mixture", {"dim": 10, "separation": 6.0}),
     ("linear_regression_nig", {"dim": 1, "n": 20, "a0": 3.0, "b0": 1.0, "prior_scale": 2.0}),
     ("linear_regression_nig", {"dim": 5, "n": 100}),
+    ("gmrf", {"grid": 2}),
+    ("gmrf", {"grid": 4, "kappa": 1.0, "tau": 2.0}),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}{v}' for k, v in p.items())}" for name, p in CASES]
 
@@ -167,6 +169,7 @@ QUAD_CASES = [
     ("mixture", {"dim": 2}),
     ("mixture", {"dim": 1, "separation": 5.0}),
     ("linear_regression_nig", {"dim": 1, "n": 20, "a0": 3.0, "b0": 1.0, "prior_scale": 2.0}),
+    ("gmrf", {"grid": 1}),
 ]
 
 

@@ -60,11 +60,16 @@ def balanced_draws(n_draws: int, dim: int, rng: np.random.Generator) -> np.ndarr
         return np.stack([sign, -sign])
     if n_draws > dim:
         second = z.T @ z / n_draws
+        from scipy.linalg import solve_triangular
+
         chol = np.linalg.cholesky(second)
-        return np.linalg.solve(chol, z.T).T
+        return solve_triangular(chol, z.T, lower=True, check_finite=False).T
     for _ in range(FRAME_SWEEPS):
-        # rows (draws) orthogonal with equal norms; centring survives because 1^T z = 0 => 1^T u = 0
-        u, _, vt = np.linalg.svd(z, full_matrices=False)
-        z = u[:, : n_draws - 1] @ vt[: n_draws - 1]
+        # rows (draws) orthogonal with equal norms: z <- U V^T, the polar factor of z = U S V^T on its
+        # rank M - 1 range (centring survives because 1^T z = 0 => 1^T U = 0). Computed from the M x M
+        # Gram matrix, O(M^2 d) with no d-sized SVD: z <- (z z^T)^+1/2 z.
+        w, u = np.linalg.eigh(z @ z.T)
+        u, w = u[:, 1:], w[1:]  # drop the null direction of the centred draws (the smallest eigenvalue)
+        z = (u / np.sqrt(w)) @ (u.T @ z)
         z *= np.sqrt(n_draws / np.sum(z**2, axis=0))
     return z

@@ -24,6 +24,8 @@ from vibench.density import LogDensity
 __all__ = ["ENTROPY_CONST", "MeanFieldObjective", "Stopper", "fresh_elbo", "gaussian_entropy"]
 
 ENTROPY_CONST = 0.5 * (1.0 + np.log(2.0 * np.pi))
+#: Draws x dimension evaluated at once by :func:`fresh_elbo` (bounds its memory at large d).
+CHUNK_ELEMENTS = 4_000_000
 
 
 def gaussian_entropy(log_diag: np.ndarray) -> float:
@@ -161,13 +163,16 @@ def fresh_elbo(
     -------
     elbo, se : float
     """
-    z = rng.standard_normal((n, mean.shape[0]))
-    if chol.ndim == 1:
-        x, log_diag = mean + z * chol, np.log(chol)
-    else:
-        x, log_diag = mean + z @ chol.T, np.log(np.abs(np.diag(chol)))
-    with np.errstate(over="ignore", invalid="ignore"):
-        logp = np.asarray(log_density.logp(x), dtype=float)
+    d = mean.shape[0]
+    log_diag = np.log(chol) if chol.ndim == 1 else np.log(np.abs(np.diag(chol)))
+    step = max(1, CHUNK_ELEMENTS // d)
+    parts = []
+    for start in range(0, n, step):  # chunks draw the same numbers as one call, in bounded memory
+        z = rng.standard_normal((min(step, n - start), d))
+        x = mean + z * chol if chol.ndim == 1 else mean + z @ chol.T
+        with np.errstate(over="ignore", invalid="ignore"):
+            parts.append(np.asarray(log_density.logp(x), dtype=float))
+    logp = np.concatenate(parts)
     if not np.all(np.isfinite(logp)):
         return float("-inf"), float("nan")
     elbo = float(np.mean(logp)) + gaussian_entropy(log_diag)

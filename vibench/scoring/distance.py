@@ -25,6 +25,16 @@ returns (DESIGN.md, "Accuracy: one yardstick").
   about their effective size (the smallest bulk or tail ESS, never more than
   the number of distinct draws), so a correct but autocorrelated chain scores
   like that many exact draws, and duplicated draws never lower a score.
+* **Large Gaussian problems.** From :data:`ANALYTIC_MIN_DIM` dimensions on,
+  a Gaussian truth's projections are drawn directly from their exact joint
+  law ``N(0, A^T S A)`` (``A`` the ``d x k`` matrix of directions, ``k <=
+  200``; ``A^T S A`` from the truth's banded or cached dense factor in O(d b
+  k)), and so are a Gaussian q's (``N(A^T (m_q - m), A^T S_q A)``): the same
+  distribution as projecting 4,000 and 2,000 explicit draws, for O(d k^2)
+  instead of O(n d k) work and no ``n x d`` array. The draw counts, and so
+  the floor and the resolution, stay the same at every d. Below that size
+  (and for draws-only methods at any size) draws are projected explicitly,
+  exactly as before.
 * **Standard error.** Batch means: the scored draws and the truth draws are
   split into :data:`N_BATCHES` interleaved batches; the sd of the batch
   distances over ``sqrt(N_BATCHES)`` (the distance's variance scales as
@@ -36,14 +46,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import solve_triangular
-
-from ..approximation import Approximation, DrawsApproximation
+from ..approximation import Approximation, DrawsApproximation, GaussianApproximation
 from ..truth import Truth
-from .diagnostics import chain_stats
+from .diagnostics import ChainStats, chain_stats
 
-__all__ = ["N_RANDOM", "N_MARGINALS", "N_TRUTH", "N_BATCHES", "TruthFrame", "truth_frame", "scored_draws",
-           "w1_sorted", "sliced_w1", "distance", "FLOOR_CONSTANT"]
+__all__ = ["N_RANDOM", "N_MARGINALS", "N_TRUTH", "N_BATCHES", "ANALYTIC_MIN_DIM", "TruthFrame", "truth_frame",
+           "scored_draws", "w1_sorted", "sliced_w1", "distance", "FLOOR_CONSTANT"]
 
 #: Random directions on the whitened sphere.
 N_RANDOM = 100
@@ -57,6 +65,8 @@ N_BATCHES = 10
 N_DRAWS = 2000
 #: Fewest draws ever scored (a chain with ESS 3 still gives a number, with a floor that says it means little).
 MIN_SCORED = 20
+#: From this dimension on, Gaussian truths and Gaussian q are projected through their exact projected law.
+ANALYTIC_MIN_DIM = 1000
 #: ``sqrt(2/pi) * int sqrt(Phi (1 - Phi)) dx``: the floor constant of a Gaussian projection (1.2884).
 FLOOR_CONSTANT = 1.2883791903028585
 _TRUTH_SEED = 20_261_201
@@ -81,6 +91,9 @@ class TruthFrame:
         The same for each of the :data:`N_BATCHES` interleaved batches.
     floor_constant : float
         ``sqrt(2/pi) int sqrt(F (1 - F))`` averaged over directions.
+    analytic : bool
+        Whether the truth's projections were drawn from their exact law
+        (Gaussian truths from :data:`ANALYTIC_MIN_DIM` dimensions on).
     """
 
     mean: np.ndarray
@@ -90,6 +103,49 @@ class TruthFrame:
     sorted_truth: np.ndarray
     batches: list
     floor_constant: float
+    analytic: bool = False
+
+    @property
+    def k(self) -> int:
+        """Number of directions."""
+        return self.marginals.size + self.random.shape[1]
+
+    def directions(self) -> np.ndarray:
+        """The ``d x k`` matrix ``A`` of directions: ``project(x) = A^T (x - mean)`` (dense; O(d k))."""
+        d = self.mean.shape[0]
+        marg = np.zeros((d, self.marginals.size))
+        marg[self.marginals, np.arange(self.marginals.size)] = 1.0 / self.sd[self.marginals]
+        return np.concatenate([marg, self.random], axis=1)
+
+    def projected_cov(self, approx: GaussianApproximation) -> np.ndarray:
+        """``A^T S_q A`` for a Gaussian q, from the form q is held in (no d x d matrix for diagonal or banded q)."""
+        mi, sdm, ar = self.marginals, self.sd[self.marginals], self.random
+        if approx.form == "diag":
+            var = approx.sd**2
+            scaled = ar * approx.sd[:, None]
+            out = np.empty((self.k, self.k))
+            nm = mi.size
+            out[:nm, :nm] = np.diag(var[mi] / sdm**2)
+            out[:nm, nm:] = ar[mi] * (var[mi] / sdm)[:, None]
+            out[nm:, :nm] = out[:nm, nm:].T
+            out[nm:, nm:] = scaled.T @ scaled
+            return out
+        a = self.directions()
+        if approx.form == "banded":  # S_q A by one banded solve; A^T (S_q A) without the zero rows of A_marg
+            nm = mi.size
+            s_a = approx.precision.solve(a)
+            out = np.empty((self.k, self.k))
+            out[:nm] = s_a[mi] / sdm[:, None]
+            out[nm:, nm:] = ar.T @ s_a[:, nm:]
+            out[nm:, :nm] = out[:nm, nm:].T
+            return out
+        w = approx.scale.T @ a
+        return w.T @ w
+
+    def project_gaussian(self, approx: GaussianApproximation, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Projections ``(k, n)`` of ``n`` iid draws of a Gaussian q, drawn from their exact joint law."""
+        centre = _project_vector(self, approx.mean - self.mean)
+        return centre[:, None] + _sqrt_psd(self.projected_cov(approx)) @ rng.standard_normal((self.k, n))
 
     @property
     def m(self) -> int:
@@ -105,6 +161,41 @@ class TruthFrame:
     def floor(self, n: float) -> float:
         """Expected ``dist`` of ``n`` exact iid draws against these truth draws."""
         return float(self.floor_constant / np.sqrt(n * self.m / (n + self.m)))
+
+
+def _project_vector(frame: TruthFrame, delta: np.ndarray) -> np.ndarray:
+    """``A^T delta`` for one vector ``delta[d]``."""
+    return np.concatenate([delta[frame.marginals] / frame.sd[frame.marginals], delta @ frame.random])
+
+
+def _sqrt_psd(cov: np.ndarray) -> np.ndarray:
+    """A square root ``B`` with ``B B^T = cov`` (Cholesky; eigenvalues floored at 0 when it fails)."""
+    cov = 0.5 * (cov + cov.T)
+    try:
+        return np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(cov)
+        return v * np.sqrt(np.maximum(w, 0.0))
+
+
+def _truth_projected_cov(truth: Truth, frame: TruthFrame, u: np.ndarray) -> np.ndarray:
+    """``A^T S A`` of a Gaussian truth: ``u^T u`` on the random block, ``C u`` and ``S e_i`` elsewhere."""
+    mi, sdm = frame.marginals, frame.sd[frame.marginals]
+    nm, d = mi.size, truth.dim
+    unit = np.zeros((d, nm))
+    unit[mi, np.arange(nm)] = 1.0
+    if truth.precision is not None:
+        cols = truth.precision.solve(unit)  # S e_i
+        cu = truth.precision.color(u)  # C u, C the lower Cholesky factor of S
+    else:
+        cols = truth.cov[:, mi]
+        cu = truth.cov_chol @ u
+    out = np.empty((frame.k, frame.k))
+    out[:nm, :nm] = cols[mi] / np.outer(sdm, sdm)
+    out[:nm, nm:] = cu[mi] / sdm[:, None]
+    out[nm:, :nm] = out[:nm, nm:].T
+    out[nm:, nm:] = u.T @ u
+    return out
 
 
 def _truth_draws(truth: Truth) -> np.ndarray:
@@ -142,17 +233,17 @@ def truth_frame(truth: Truth) -> TruthFrame:
     if cached is not None:
         return cached
     d = truth.dim
-    y = _truth_draws(truth)
     marginals = np.unique(np.linspace(0, d - 1, min(d, N_MARGINALS)).round().astype(int))
     u = np.random.default_rng([_DIRECTION_SEED, d]).standard_normal((d, N_RANDOM))
-    u /= np.linalg.norm(u, axis=0)
-    if truth.cov is not None:
-        chol = np.linalg.cholesky(np.asarray(truth.cov, dtype=float))
-        random = solve_triangular(chol.T, u, lower=False)  # u . L^-1 (x - m) = (L^-T u) . (x - m)
+    u /= np.sqrt(np.einsum("ij,ij->j", u, u))  # unit columns (np.linalg.norm, without its d x k temporary)
+    random = truth.whiten_directions(u)  # u . L^-1 (x - m) = (L^-T u) . (x - m), L from the cached factor
+    analytic = truth.gaussian_form is not None and d >= ANALYTIC_MIN_DIM
+    frame = TruthFrame(truth.mean, truth.sd, marginals, random, np.empty((0, 0)), [], 0.0, analytic)
+    if analytic:
+        root = _sqrt_psd(_truth_projected_cov(truth, frame, u))
+        proj = root @ np.random.default_rng(_TRUTH_SEED).standard_normal((frame.k, N_TRUTH))
     else:
-        random = u / truth.sd[:, None]
-    frame = TruthFrame(truth.mean, truth.sd, marginals, random, np.empty((0, 0)), [], 0.0)
-    proj = frame.project(y)
+        proj = frame.project(_truth_draws(truth))
     frame.sorted_truth = np.sort(proj, axis=1)
     frame.batches = [np.sort(proj[:, b::N_BATCHES], axis=1) for b in range(N_BATCHES)]
     frame.floor_constant = float(np.mean(_floor_constants(frame.sorted_truth)))
@@ -161,8 +252,20 @@ def truth_frame(truth: Truth) -> TruthFrame:
 
 
 def w1_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise 1-D W1 between sorted samples ``a (k, n)`` and ``b (k, m)``: ``int |F_a - F_b| dx``."""
+    """Row-wise 1-D W1 between sorted samples ``a (k, n)`` and ``b (k, m)``: ``int |F_a - F_b| dx``.
+
+    When one size divides the other (2,000 scored draws against 4,000 truth
+    draws, and their batches), W1 is the integral of the distance of the
+    quantile functions, ``int_0^1 |F_a^-1(t) - F_b^-1(t)| dt``, a sum over the
+    finer grid with no merge sort; otherwise the CDFs are merged. Both are the
+    exact W1 of the two empirical distributions.
+    """
     n, m = a.shape[1], b.shape[1]
+    if n % m == 0 or m % n == 0:
+        fine = max(n, m)
+        qa = np.repeat(a, fine // n, axis=1) if fine != n else a
+        qb = np.repeat(b, fine // m, axis=1) if fine != m else b
+        return np.sum(np.abs(qa - qb), axis=1) / fine
     both = np.concatenate([a, b], axis=1)
     order = np.argsort(both, axis=1, kind="stable")
     values = np.take_along_axis(both, order, axis=1)
@@ -172,14 +275,18 @@ def w1_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def sliced_w1(x: np.ndarray, frame: TruthFrame) -> tuple[float, float]:
     """``dist`` of draws ``x[n, dim]`` (taken as independent) and its batch-means SE."""
-    proj = np.sort(frame.project(x), axis=1)
-    full = float(np.mean(w1_sorted(proj, frame.sorted_truth)))
-    raw = frame.project(x)
+    return sliced_w1_projected(frame.project(x), frame)
+
+
+def sliced_w1_projected(raw: np.ndarray, frame: TruthFrame) -> tuple[float, float]:
+    """``dist`` and its batch-means SE from projections ``raw[k, n]`` of independent draws."""
+    full = float(np.mean(w1_sorted(np.sort(raw, axis=1), frame.sorted_truth)))
     batch = [np.mean(w1_sorted(np.sort(raw[:, b::N_BATCHES], axis=1), frame.batches[b])) for b in range(N_BATCHES)]
     return full, float(np.std(batch, ddof=1) / np.sqrt(N_BATCHES))
 
 
-def scored_draws(approx: Approximation, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+def scored_draws(approx: Approximation, rng: np.random.Generator,
+                 stats: ChainStats | None = None) -> tuple[np.ndarray, float]:
     """The draws the distance scores, and their effective number.
 
     A :class:`DrawsApproximation` is thinned evenly, chain by chain, to about
@@ -194,7 +301,8 @@ def scored_draws(approx: Approximation, rng: np.random.Generator) -> tuple[np.nd
     samples = approx.samples
     chains, draws, _ = samples.shape
     distinct = np.unique(approx.flat, axis=0).shape[0]
-    target = max(MIN_SCORED, min(chain_stats(samples).ess_min, distinct))
+    stats = stats if stats is not None else chain_stats(samples)
+    target = max(MIN_SCORED, min(stats.ess_min, distinct))
     per_chain = max(1, min(draws, int(round(target / chains))))
     idx = np.linspace(0, draws - 1, per_chain).round().astype(int)
     x = samples[:, idx].reshape(-1, samples.shape[-1])
@@ -202,7 +310,8 @@ def scored_draws(approx: Approximation, rng: np.random.Generator) -> tuple[np.nd
     return x, n_eff
 
 
-def distance(approx: Approximation, truth: Truth, rng: np.random.Generator) -> dict[str, float | str | None]:
+def distance(approx: Approximation, truth: Truth, rng: np.random.Generator,
+             stats: ChainStats | None = None) -> dict[str, float | str | None]:
     """The row's ``dist``, ``dist_se``, ``dist_floor``, ``dist_n`` and ``dist_estimator``.
 
     Parameters
@@ -211,6 +320,8 @@ def distance(approx: Approximation, truth: Truth, rng: np.random.Generator) -> d
     truth : Truth
     rng : numpy.random.Generator
         For draws of approximations that are not chains.
+    stats : ChainStats, optional
+        The chains' diagnostics, if already computed.
 
     Returns
     -------
@@ -220,7 +331,11 @@ def distance(approx: Approximation, truth: Truth, rng: np.random.Generator) -> d
     if truth.sample is None and truth.draws is None:
         return {"dist": None, "dist_se": None, "dist_floor": None, "dist_n": None, "dist_estimator": None}
     frame = truth_frame(truth)
-    x, n_eff = scored_draws(approx, rng)
-    dist, se = sliced_w1(x, frame)
+    if frame.analytic and isinstance(approx, GaussianApproximation):
+        dist, se = sliced_w1_projected(frame.project_gaussian(approx, N_DRAWS, rng), frame)
+        n_eff = float(N_DRAWS)
+    else:
+        x, n_eff = scored_draws(approx, rng, stats)
+        dist, se = sliced_w1(x, frame)
     return {"dist": dist, "dist_se": se, "dist_floor": frame.floor(n_eff), "dist_n": n_eff,
             "dist_estimator": "sliced-w1"}

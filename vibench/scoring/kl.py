@@ -9,12 +9,15 @@ eight schools, and the moment KL is not a KL.)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
-__all__ = ["gaussian_kl", "kl_mc", "mean_se"]
+from ..truth import BandedPrecision
+
+__all__ = ["GaussianForm", "gaussian_kl", "gaussian_kl_forms", "kl_mc", "mean_se"]
 
 LogpdfFn = Callable[[np.ndarray], np.ndarray]
 
@@ -74,6 +77,107 @@ def gaussian_kl(
     logdet_p = 2.0 * np.sum(np.log(np.abs(np.diag(lp))))
     logdet_q = 2.0 * np.sum(np.log(diag_q))
     return float(0.5 * (np.sum(a**2) + np.sum(z**2) - d + logdet_p - logdet_q))
+
+
+@dataclass
+class GaussianForm:
+    """A Gaussian's covariance in the cheapest form it is held in, for :func:`gaussian_kl_forms`.
+
+    Exactly one of ``var`` alone (a diagonal covariance), ``root`` (a dense
+    triangular ``S`` with ``S S^T = cov``) or ``banded`` (a banded precision)
+    defines it; ``var`` may accompany ``banded`` when the marginal variances
+    are known (a truth's ``sd**2``), sparing the Takahashi recursion.
+    """
+
+    var: np.ndarray | None = None
+    root: np.ndarray | None = None
+    lower: bool = True
+    banded: BandedPrecision | None = None
+
+    @property
+    def kind(self) -> str:
+        """``"banded"``, ``"root"`` or ``"diag"``."""
+        return "banded" if self.banded is not None else "root" if self.root is not None else "diag"
+
+    def variances(self) -> np.ndarray:
+        """``diag(cov)``."""
+        if self.var is not None:
+            return self.var
+        if self.root is not None:
+            return np.einsum("ij,ij->i", self.root, self.root)
+        return self.banded.variances()
+
+    def logdet(self) -> float:
+        """``log det cov`` (``-inf`` when degenerate)."""
+        with np.errstate(divide="ignore"):
+            if self.banded is not None:
+                return -self.banded.logdet()
+            if self.root is not None:
+                return float(2.0 * np.sum(np.log(np.abs(np.diag(self.root)))))
+            return float(np.sum(np.log(self.var)))
+
+    def dense_root(self) -> np.ndarray:
+        """A dense triangular square root of ``cov`` (the fallback for mixed pairs; small ``d``)."""
+        if self.root is not None:
+            return self.root
+        if self.banded is not None:
+            return self.banded.color(np.eye(self.banded.dim))
+        return np.diag(np.sqrt(self.var))
+
+    def prec_quad(self, delta: np.ndarray) -> float:
+        """``delta^T cov^-1 delta``."""
+        if self.banded is not None:
+            return float(self.banded.quad_rows(delta[None])[0])
+        if self.root is not None:
+            z = solve_triangular(self.root, delta, lower=self.lower, check_finite=False)
+            return float(z @ z)
+        return float(np.sum(delta**2 / self.var))
+
+
+def trace_prec_cov(p: GaussianForm, q: GaussianForm) -> float:
+    """``tr(cov_p^-1 cov_q)`` in the cheapest way the two forms allow."""
+    if p.kind == "diag":
+        return float(np.sum(q.variances() / p.var))
+    if p.kind == "banded":
+        if q.kind == "diag":
+            return float(p.banded.diagonal() @ q.var)
+        if q.kind == "root":
+            return float(np.sum(p.banded.rt_matmat(q.root) ** 2))  # ||R^T S_q||_F^2, P = R R^T
+        if q.banded.bandwidth >= p.banded.bandwidth:
+            return p.banded.band_inner(q.banded.inverse_band())
+    if p.kind == "root" and p.lower and q.kind == "banded":
+        # ||L_p^-1 R_q^-T||_F^2 = ||(R_q^T L_p)^-1||_F^2, R_q^T L_p lower triangular (no dense factor of q)
+        from scipy.linalg.lapack import dtrtri
+
+        inv, info = dtrtri(q.banded.rt_matmat(p.root), lower=1)
+        if info == 0:
+            return float(np.sum(np.tril(inv) ** 2))
+    a = solve_triangular(p.root if p.root is not None else p.dense_root(), q.dense_root(),
+                         lower=p.lower if p.root is not None else True, check_finite=False)
+    return float(np.sum(a**2))
+
+
+def gaussian_kl_forms(mean_q: np.ndarray, q: GaussianForm, mean_p: np.ndarray, p: GaussianForm) -> float:
+    """Closed-form KL(N(mean_q, cov_q) || N(mean_p, cov_p)) on structured forms.
+
+    ``0.5 [tr(S_p^-1 S_q) + (m_p - m_q)^T S_p^-1 (m_p - m_q) - d + log det S_p - log det S_q]``:
+    O(d) for a diagonal q against a banded p (``tr(P S_q) = sum_i P_ii var_i``),
+    O(d^2 b) for a dense triangular root against a banded p, O(d b^2) for two
+    banded precisions (the Takahashi band of ``cov_q``), and the dense
+    :func:`gaussian_kl` computation for two dense roots (identical to it up
+    to rounding).
+
+    Returns
+    -------
+    float
+        The KL in nats; ``inf`` when q is degenerate.
+    """
+    logdet_q = q.logdet()
+    if not np.isfinite(logdet_q):
+        return float("inf")
+    d = np.asarray(mean_q).shape[0]
+    delta = np.asarray(mean_p, dtype=float) - np.asarray(mean_q, dtype=float)
+    return float(0.5 * (trace_prec_cov(p, q) + p.prec_quad(delta) - d + p.logdet() - logdet_q))
 
 
 def kl_mc(x: np.ndarray, logq: np.ndarray, logpdf_p: LogpdfFn) -> tuple[float, float]:

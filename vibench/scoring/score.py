@@ -14,19 +14,54 @@ from ..truth import Truth
 from .diagnostics import chain_stats
 from .distance import distance
 from .gates import gate
-from .kl import gaussian_kl, kl_mc
+from .kl import GaussianForm, gaussian_kl_forms, kl_mc
 from .moments import moment_errors
 
 __all__ = ["METRIC_KEYS", "check_finite", "evaluate", "kl_divergence", "kl_inclusive", "psis_khat", "elbo"]
 
 N_DRAWS = 2000
+#: Draws x dimension evaluated at once by the Monte Carlo helpers (bounds memory at large d).
+CHUNK_ELEMENTS = 4_000_000
+#: Above this many draws x dimension, the k-hat uses ``max(KHAT_MIN_DRAWS, KHAT_BUDGET // d)`` draws.
+KHAT_BUDGET = 10_000_000
+KHAT_MIN_DRAWS = 100
+
+
+def _cov_parts(approx: Approximation) -> dict[str, Any]:
+    """The numbers that define an approximation's covariance, in the form it holds them (no dense build)."""
+    if isinstance(approx, GaussianApproximation):
+        held = {"diag": lambda: approx.sd, "chol": lambda: approx.chol, "prec": lambda: approx._prec_chol,
+                "banded": lambda: approx.precision.band}
+        return {"cov": held[approx.form]()}
+    if isinstance(approx, DrawsApproximation):
+        return {"draws": approx.samples}
+    return {"cov": approx.cov}
+
+
+def q_form(approx: GaussianApproximation) -> GaussianForm:
+    """The :class:`~vibench.scoring.kl.GaussianForm` of a Gaussian q, as held (no dense build)."""
+    if approx.form == "diag":
+        return GaussianForm(var=approx.sd**2)
+    if approx.form == "banded":
+        return GaussianForm(banded=approx.precision)
+    if approx.form == "prec":
+        return GaussianForm(root=approx.scale, lower=False)
+    return GaussianForm(root=approx.chol, lower=True)
+
+
+def truth_form(truth: Truth) -> GaussianForm | None:
+    """The form of a Gaussian truth: its banded precision or its cached dense Cholesky factor; else None."""
+    form = truth.gaussian_form
+    if form == "banded":
+        return GaussianForm(var=truth.sd**2, banded=truth.precision)
+    if form == "dense":
+        return GaussianForm(root=truth.cov_chol, lower=True)
+    return None
 
 
 def check_finite(approx: Approximation) -> None:
     """Raise ``ValueError("non-finite ...")`` if the approximation's numbers are not finite."""
-    parts = {"mean": approx.mean, "cov": approx.cov}
-    if isinstance(approx, DrawsApproximation):
-        parts["draws"] = approx.samples
+    parts = {"mean": approx.mean, **_cov_parts(approx)}
     for name, value in parts.items():
         if not np.all(np.isfinite(np.asarray(value, dtype=float))):
             raise ValueError(f"non-finite {name} in the approximation")
@@ -50,8 +85,8 @@ def kl_divergence(approx: Approximation, truth: Truth, rng: np.random.Generator,
     """
     if not approx.has_density:
         return {"kl": None, "kl_estimator": None, "kl_se": None}
-    if isinstance(approx, GaussianApproximation) and truth.kind == "gaussian" and truth.cov is not None:
-        kl = gaussian_kl(approx.mean, None, truth.mean, truth.cov, chol_q=approx.chol)
+    if isinstance(approx, GaussianApproximation) and truth.gaussian_form is not None:
+        kl = gaussian_kl_forms(approx.mean, q_form(approx), truth.mean, truth_form(truth))
         return {"kl": kl, "kl_estimator": "closed-form", "kl_se": 0.0}
     if truth.logpdf is None:
         return {"kl": None, "kl_estimator": None, "kl_se": None}
@@ -71,10 +106,11 @@ def kl_inclusive(approx: Approximation, truth: Truth, rng: np.random.Generator,
     """
     if not approx.has_density:
         return None
-    if isinstance(approx, GaussianApproximation) and truth.kind == "gaussian" and truth.cov is not None:
-        if np.any(np.diag(approx.chol) == 0):
+    if isinstance(approx, GaussianApproximation) and truth.gaussian_form is not None:
+        q = q_form(approx)
+        if not np.isfinite(q.logdet()):
             return float("inf")
-        return gaussian_kl(truth.mean, truth.cov, approx.mean, None, chol_p=approx.chol)
+        return gaussian_kl_forms(truth.mean, truth_form(truth), approx.mean, q)
     if truth.logpdf is None or truth.sample is None:
         return None
     y = np.asarray(truth.sample(n_draws, rng), dtype=float)
@@ -101,6 +137,11 @@ def psis_khat(approx: Approximation, log_density: LogDensity, rng: np.random.Gen
               n_draws: int = N_DRAWS) -> float | None:
     """Pareto k-hat of the importance weights p_unnormalized / q (Yao et al. 2018), by ``arviz.psislw``.
 
+    Draws are taken and evaluated in chunks of at most :data:`CHUNK_ELEMENTS`
+    numbers; above :data:`KHAT_BUDGET` draws x dimension, ``n_draws`` falls to
+    ``max(KHAT_MIN_DRAWS, KHAT_BUDGET // d)`` (1,000 draws at d = 10,000, 100 at
+    d = 100,000; the Pareto tail then has 20 draws and k-hat is noisier).
+
     Returns
     -------
     float or None
@@ -110,9 +151,22 @@ def psis_khat(approx: Approximation, log_density: LogDensity, rng: np.random.Gen
         return None
     import arviz as az
 
-    x = _draws(approx, n_draws, rng)
-    with log_density.uncounted():
-        lw = np.asarray(log_density.logp(x), dtype=float) - np.asarray(approx.logpdf(x), dtype=float)
+    d = approx.dim
+    if n_draws * d > KHAT_BUDGET:
+        n_draws = max(KHAT_MIN_DRAWS, KHAT_BUDGET // d)
+    step = max(1, CHUNK_ELEMENTS // d)
+    parts = []
+    for start in range(0, n_draws, step):  # chunks draw the same numbers as one call, in less memory
+        if isinstance(approx, GaussianApproximation):
+            x, logq = approx.draws_and_logpdf(min(step, n_draws - start), rng)  # log q from the normals
+            if not np.all(np.isfinite(x)):
+                raise ValueError("non-finite draws from the approximation")
+        else:
+            x = _draws(approx, min(step, n_draws - start), rng)
+            logq = approx.logpdf(x)
+        with log_density.uncounted():
+            parts.append(np.asarray(log_density.logp(x), dtype=float) - np.asarray(logq, dtype=float))
+    lw = np.concatenate(parts)
     lw = np.where(np.isnan(lw), -np.inf, lw)
     with np.errstate(divide="ignore", invalid="ignore"):  # gpdfit on extreme tails
         _, khat = az.psislw(lw, reff=1.0)
@@ -154,7 +208,7 @@ def _evaluate(approx: Approximation, task: Task, rng: np.random.Generator, famil
     truth = task.truth
     stats = chain_stats(approx.samples) if isinstance(approx, DrawsApproximation) else None
     row: dict[str, Any] = dict(moment_errors(approx, truth, stats))
-    row.update(distance(approx, truth, rng))
+    row.update(distance(approx, truth, rng, stats))
     row.update(kl_divergence(approx, truth, rng))
     row["kl_inclusive"] = kl_inclusive(approx, truth, rng)
     row["khat"] = psis_khat(approx, task.log_density, rng)

@@ -7,9 +7,10 @@ from typing import Callable
 import numpy as np
 
 from ..density import LogDensity
-from ..truth import Truth, gaussian_truth
+from ..truth import Truth, cov_chol_from_precision, gaussian_truth
 
-__all__ = ["dense_gaussian_density", "gaussian_log_evidence", "uniform_init"]
+__all__ = ["dense_gaussian_density", "gaussian_log_evidence", "uniform_init", "cov_chol_from_precision",
+           "gaussian_truth_from_precision"]
 
 
 def dense_gaussian_density(mean: np.ndarray, precision: np.ndarray, const: float = 0.0) -> LogDensity:
@@ -56,9 +57,11 @@ def uniform_init(dim: int, radius: float = 2.0) -> Callable[[np.random.Generator
 
 
 def gaussian_truth_from_precision(mean, precision, const: float = 0.0) -> Truth:
-    """Gaussian :class:`Truth` for ``const - 0.5 (x-m)^T L (x-m)`` with its log Z."""
+    """Gaussian :class:`Truth` for ``const - 0.5 (x-m)^T L (x-m)`` with its log Z (one factorization of L)."""
     precision = np.asarray(precision, dtype=float)
-    cov = np.linalg.inv(precision)
-    cov = 0.5 * (cov + cov.T)
-    logdet = np.linalg.slogdet(precision)[1]
-    return gaussian_truth(mean, cov, gaussian_log_evidence(logdet, precision.shape[0], const))
+    chol = cov_chol_from_precision(precision)
+    cov = chol @ chol.T
+    logdet = -2.0 * float(np.sum(np.log(np.diag(chol))))
+    truth = gaussian_truth(mean, 0.5 * (cov + cov.T), gaussian_log_evidence(logdet, precision.shape[0], const),
+                           chol=chol)
+    return truth

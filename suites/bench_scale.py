@@ -1,0 +1,189 @@
+"""Scale benchmark: time and peak memory per dimension, structured Gaussians to d = 100,000.
+
+Run ``python suites/bench_scale.py`` (all cases, about 2 minutes on 2 idle
+cores) or ``--cases meanfield-ar1-100000,fullrank-ar1-2000``; ``--list``
+names the cases; ``--others`` adds emcee, cavi and the PyMC methods at
+d = 1000 (minutes, PyMC compiles). Each case runs in a fresh process with one
+BLAS thread, so its peak memory (``ru_maxrss``, the whole process, imports
+included) is its own. Per case it prints: task build time, the method's
+``prepare`` (compiles), fit time, scoring time (``vibench.evaluate``, with
+ArviZ imported and the scoring path warmed on a tiny task beforehand, as a
+worker's first cell would have done; the truth's scoring frame, built once per
+task, is built on this first call and included), ``again`` (a second scoring
+with the frame cached: what every further cell of the task pays), fit +
+first scoring, peak RSS,
+KL(q||p) against the mean-field optimum where one is known, and the targets
+of issue 12:
+
+* meanfield on AR(1), rho = 0.9, d = 100,000: fit + scoring <= 10 s, peak
+  <= 2 GB, KL within 1 % of the mean-field optimum;
+* meanfield and laplace on the lattice GMRF at 100 x 100: <= 10 s each;
+* fullrank on AR(1) at d = 2000: <= 10 s;
+* scoring <= 20 % of the fit's time at every d >= 1000.
+
+This is a script, never a timed test. Other processes' load changes the
+numbers: the load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+#: name -> (method, task, task params, budget steps)
+CASES: dict[str, tuple[str, str, dict, int]] = {}
+for _d in (1000, 10_000, 100_000):
+    CASES[f"meanfield-ar1-{_d}"] = ("meanfield", "gaussian", {"dim": _d, "rho": 0.9}, 1000)
+    CASES[f"laplace-ar1-{_d}"] = ("laplace", "gaussian", {"dim": _d, "rho": 0.9}, 1000)
+for _d in (1000, 2000):
+    CASES[f"fullrank-ar1-{_d}"] = ("fullrank", "gaussian", {"dim": _d, "rho": 0.9}, 200)
+for _g in (32, 100):
+    CASES[f"meanfield-gmrf-{_g}"] = ("meanfield", "gmrf", {"grid": _g}, 1000)
+    CASES[f"laplace-gmrf-{_g}"] = ("laplace", "gmrf", {"grid": _g}, 1000)
+OTHERS: dict[str, tuple[str, str, dict, int]] = {
+    "emcee-ar1-1000": ("emcee", "gaussian", {"dim": 1000, "rho": 0.9}, 500),
+    "cavi-nig-1000": ("cavi", "linear_regression_nig", {"dim": 1000, "n": 2000}, 100),
+    "pymc-advi-ar1-1000": ("pymc-advi", "gaussian", {"dim": 1000, "rho": 0.9}, 3000),
+    "pymc-fullrank-advi-ar1-1000": ("pymc-fullrank-advi", "gaussian", {"dim": 1000, "rho": 0.9}, 3000),
+    "pymc-nuts-ar1-1000": ("pymc-nuts", "gaussian", {"dim": 1000, "rho": 0.9}, 200),
+}
+#: name -> (seconds limit on fit + scoring, bytes limit on peak RSS or None, KL ratio limit or None)
+TARGETS = {
+    "meanfield-ar1-100000": (10.0, 2 * 1024**3, 1.01),
+    "meanfield-gmrf-100": (10.0, None, None),
+    "laplace-gmrf-100": (10.0, None, None),
+    "fullrank-ar1-2000": (10.0, None, None),
+}
+SCORE_SHARE = 0.20
+
+
+def run_case(name: str, seed: int = 0) -> dict:
+    """Build, prepare, fit and score one case in this process; its measurements."""
+    import numpy as np
+
+    import arviz  # noqa: F401  (the runner's warm-up imports it before any cell)
+
+    import vibench
+    from vibench.scoring import score  # noqa: F401
+
+    method_name, task_name, params, steps = {**CASES, **OTHERS}[name]
+    method = vibench.get_method(method_name)
+    small = vibench.get_task("gaussian", dim=3)  # warm the scoring path's lazy imports (ArviZ's PSIS, ...)
+    warm = vibench.GaussianApproximation(small.truth.mean, sd=small.truth.sd)
+    vibench.evaluate(warm, small, np.random.default_rng(0))
+    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    t0 = time.perf_counter()
+    task = vibench.get_task(task_name, **params)
+    t1 = time.perf_counter()
+    ok = method.supports(task)
+    if ok is not True:
+        return {"case": name, "error": f"unsupported: {ok}"}
+    method.prepare(task)
+    t2 = time.perf_counter()
+    approx = method.fit(task, vibench.Budget(steps), np.random.default_rng(seed))
+    t3 = time.perf_counter()
+    row = vibench.evaluate(approx, task, np.random.default_rng(seed + 1), family=method.family)
+    t4 = time.perf_counter()
+    vibench.evaluate(approx, task, np.random.default_rng(seed + 2), family=method.family)
+    t5 = time.perf_counter()
+    if method.family == "meanfield":
+        optimum = task.tags.get("meanfield_kl")
+    else:
+        optimum = 0.0 if task.truth.kind == "gaussian" else None
+    return {
+        "case": name, "dim": task.dim, "build_s": t1 - t0, "setup_s": t2 - t1, "fit_s": t3 - t2, "score_s": t4 - t3,
+        "score_again_s": t5 - t4,
+        "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "rss_after_imports": rss_start,
+        "kl": row["kl"], "kl_optimum": optimum, "dist": row["dist"], "converged": approx.info.get("converged"),
+        "iterations": approx.info.get("iterations"), "n_grad": task.log_density.n_grad,
+    }
+
+
+def _fmt_kl(r: dict) -> str:
+    kl, opt = r.get("kl"), r.get("kl_optimum")
+    if kl is None:
+        return "-"
+    if opt:
+        return f"{kl:.6g} (optimum {opt:.6g}, x{kl / opt:.5f})"
+    return f"{kl:.3g}" + (" (optimum 0)" if opt == 0.0 else "")
+
+
+def verdicts(r: dict) -> list[str]:
+    """Which targets a case meets or misses."""
+    out = []
+    total = r["fit_s"] + r["score_s"]
+    if r["case"] in TARGETS:
+        seconds, peak, ratio = TARGETS[r["case"]]
+        out.append(f"fit+score {total:.2f} s <= {seconds:g} s: {'MET' if total <= seconds else 'MISSED'}")
+        if peak is not None:
+            out.append(f"peak {r['peak_bytes'] / 2**30:.2f} GB <= {peak / 2**30:g} GB: "
+                       f"{'MET' if r['peak_bytes'] <= peak else 'MISSED'}")
+        if ratio is not None and r.get("kl_optimum"):
+            within = r["kl"] <= ratio * r["kl_optimum"]
+            out.append(f"KL within {100 * (ratio - 1):g} % of the optimum: {'MET' if within else 'MISSED'}")
+    if r["dim"] >= 1000:
+        for key, what in (("score_s", "first scoring"), ("score_again_s", "scoring, truth frame cached")):
+            share = r[key] / r["fit_s"] if r["fit_s"] > 0 else float("inf")
+            out.append(f"{what} / fit {100 * share:.0f} % <= {100 * SCORE_SHARE:.0f} %: "
+                       f"{'MET' if share <= SCORE_SHARE else 'MISSED'}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the cases, each in a fresh process, and print the table and the verdicts."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", help="comma-separated case names (default: all but --others)")
+    parser.add_argument("--others", action="store_true", help="also emcee, cavi and the PyMC methods at d = 1000")
+    parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument("--json", help="also write the measurements to this file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(run_case(args.worker)))
+        return 0
+    if args.list:
+        print("\n".join([*CASES, *OTHERS]))
+        return 0
+    names = args.cases.split(",") if args.cases else [*CASES, *(OTHERS if args.others else [])]
+    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
+          f"on {os.cpu_count()} cores; 1 BLAS thread")
+    print(f"{'case':28s} {'d':>7s} {'build':>6s} {'setup':>6s} {'fit':>6s} {'score':>6s} {'again':>6s} "
+          f"{'total':>6s} {'peak MB':>7s} {'n_grad':>7s}  KL")
+    results = []
+    for name in names:
+        proc = subprocess.run([sys.executable, __file__, "--worker", name], capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode
+            print(f"{name:28s} failed: {last}")
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        if "error" in r:
+            print(f"{name:28s} {r['error']}")
+            continue
+        results.append(r)
+        total = r["fit_s"] + r["score_s"]
+        print(f"{name:28s} {r['dim']:7d} {r['build_s']:6.2f} {r['setup_s']:6.2f} {r['fit_s']:6.2f} "
+              f"{r['score_s']:6.2f} {r['score_again_s']:6.2f} {total:6.2f} {r['peak_bytes'] / 2**20:7.0f} "
+              f"{r['n_grad']:7d}  {_fmt_kl(r)}", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    print("\nTargets (issue 12):")
+    for r in results:
+        for line in verdicts(r):
+            print(f"  {r['case']}: {line}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
