@@ -1,7 +1,9 @@
 """Built-in tasks, registered through the same hook as any plugin's.
 
 Each module in this package defines ``TASKS = {name: factory}``; add a module
-to ``MODULES`` to register its tasks. :func:`from_pymc` turns a user's PyMC
+to ``MODULES`` to register its tasks. The ``posteriordb:<posterior>`` tasks
+come from :func:`vibench.tasks.posteriordb.registered_tasks` (which depends on
+``$VIBENCH_POSTERIORDB``). :func:`from_pymc` turns a user's PyMC
 model into a task (see :mod:`vibench.tasks.from_pymc`).
 """
 
@@ -17,6 +19,7 @@ __all__ = ["MODULES", "vibench_register_tasks", "from_pymc"]
 MODULES = (
     "gaussian", "linear_regression", "linear_regression_nig", "funnel", "banana", "mixture",
     "eight_schools", "hierarchical", "brownian_motion", "logistic_regression",
+    "gmrf",
 )
 
 
@@ -27,3 +30,7 @@ def vibench_register_tasks(registry):
         module = importlib.import_module(f"{__name__}.{modname}")
         for name, factory in module.TASKS.items():
             registry.add_task(name, factory)
+    from .posteriordb import registered_tasks
+
+    for name, factory in registered_tasks().items():
+        registry.add_task(name, factory)
