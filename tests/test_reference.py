@@ -86,7 +86,9 @@ def test_the_shipped_reference_is_read_when_the_cache_has_none(cache, monkeypatc
     _no_sampling(monkeypatch)
     truth = vibench.get_task("logistic_regression").truth
     assert truth.provenance["path"].startswith(str(reference.SHIPPED_DIR)) and not cache.exists()
-    assert truth.provenance["settings"] == asdict(ReferenceSettings())
+    # stored before max_divergence_rate existed: same key, the other settings equal
+    assert truth.provenance["settings"] == {k: v for k, v in asdict(ReferenceSettings()).items()
+                                            if k != "max_divergence_rate"}
     assert truth.provenance["ess_bulk_min"] >= 1000 and truth.provenance["ess_tail_min"] >= 1000
 
 
@@ -101,9 +103,13 @@ def test_a_run_that_fails_its_checks_is_refused_and_not_stored(cache):
 def test_each_failed_check_is_named():
     diag = {"rhat": np.array([1.0, 1.05]), "ess_bulk": np.array([50.0, 2000.0]), "ess_tail": np.array([2000.0, 80.0]),
             "bfmi": np.array([0.9, 0.1])}
-    failed = reference._failures(diag, 3, ReferenceSettings(), ["a", "b"])
+    failed = reference._failures(diag, 21, ReferenceSettings(), ["a", "b"])
     assert failed == ["R-hat 1.0500 >= 1.01 at b", "ess bulk 50 < 1000 at a", "ess tail 80 < 1000 at b",
-                      "3 divergent transitions after tuning (allowed: 0)", "E-BFMI 0.10 < 0.3"]
+                      "21 divergent transitions after tuning (0.10% of 20000 draws; allowed: 20)", "E-BFMI 0.10 < 0.3"]
+    assert len(reference._failures(diag, 3, ReferenceSettings(), ["a", "b"])) == 4  # 3 in 20,000 are allowed
+    strict = ReferenceSettings(max_divergence_rate=0.0)
+    assert "3 divergent transitions after tuning (0.01% of 20000 draws; allowed: 0)" in \
+        reference._failures(diag, 3, strict, ["a", "b"])
     good = {"rhat": np.array([1.001]), "ess_bulk": np.array([5000.0]), "ess_tail": np.array([4000.0]),
             "bfmi": np.array([1.0])}
     assert reference._failures(good, 0, ReferenceSettings(), ["a"]) == []

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Budget", "Method", "FAMILIES", "OPTIMIZATION_FAMILIES", "SAMPLING_FAMILIES"]
 
-OPTIMIZATION_FAMILIES = ("meanfield", "fullrank", "laplace", "cavi")
+OPTIMIZATION_FAMILIES = ("meanfield", "fullrank", "laplace", "cavi", "pathfinder")
 SAMPLING_FAMILIES = ("mcmc",)
 FAMILIES = OPTIMIZATION_FAMILIES + SAMPLING_FAMILIES
 

@@ -50,6 +50,7 @@ __all__ = [
     "logp_grad_op",
     "flat_logp_and_grad",
     "log_density_from_model",
+    "unconstrained_draws",
     "clear_cache",
 ]
 
@@ -184,6 +185,13 @@ def flat_logp_and_grad(model, mode: str | None = None) -> tuple[Callable, int, l
     Uses ``model.logp()``, ``pytensor.grad`` over ``model.value_vars`` and
     ``pymc.pytensorf.join_nonshared_inputs``, compiled once as ONE function.
 
+    It never raises for a point outside the support: where the model's
+    parameters are invalid (``ParameterValueError: sigma > 0`` from a
+    ``sigma = a - b``), or the value is NaN or ``+inf``, it returns
+    ``(-inf, zeros)`` -- a zero density, whose gradient carries no
+    information -- as every vibench density does outside its support, so every
+    method (numpy VI, Laplace, samplers) sees the same -inf and backs off.
+
     Parameters
     ----------
     model : pymc.Model
@@ -210,15 +218,37 @@ def flat_logp_and_grad(model, mode: str | None = None) -> tuple[Callable, int, l
         grads = pt.grad(logp, model.value_vars)
         grad = pt.concatenate([g.ravel() for g in grads])
         [logp_j, grad_j], flat = pm.pytensorf.join_nonshared_inputs(point, [logp, grad], model.value_vars)
-        fn = pytensor.function([flat], [logp_j, grad_j], mode=mode or pytensor_mode())
+        # pymc's compile adds its rewrite that turns CheckParameterValue asserts (sigma > 0) into -inf
+        with model:
+            fn = pm.pytensorf.compile([flat], [logp_j, grad_j], mode=mode or pytensor_mode())
     fn.trust_input = True
     dim = layout[-1][1].stop if layout else 0
+    outside = _support_errors()
 
     def logp_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
-        value, g = fn(np.asarray(x, dtype="float64"))
-        return float(value), np.asarray(g)
+        try:
+            value, g = fn(np.asarray(x, dtype="float64"))
+        except outside:  # a parameter outside its support: the density is 0 there
+            return -np.inf, np.zeros(dim)
+        value, g = float(value), np.asarray(g, dtype=float)
+        if not np.isfinite(value):  # NaN or +inf is not a density either
+            return -np.inf, np.zeros(dim)
+        return value, g
 
     return logp_and_grad, dim, layout
+
+
+def _support_errors() -> tuple[type[BaseException], ...]:
+    """What a compiled PyMC log density raises outside the support (pymc's ParameterValueError, and
+    floating-point errors an ``errstate(raise)`` would make): :func:`flat_logp_and_grad` returns -inf."""
+    errors: list[type[BaseException]] = [FloatingPointError, ZeroDivisionError]
+    try:
+        from pymc.logprob.utils import ParameterValueError
+
+        errors.append(ParameterValueError)
+    except ImportError:  # pragma: no cover - older or newer PyMC
+        pass
+    return tuple(errors)
 
 
 def log_density_from_model(model, mode: str | None = None) -> LogDensity:
@@ -242,6 +272,62 @@ def log_density_from_model(model, mode: str | None = None) -> LogDensity:
         return np.array([v for v, _ in out]), np.array([g for _, g in out]).reshape(len(x), dim)
 
     return LogDensity(dim, lambda x: logp_and_grad(x)[0], logp_and_grad)
+
+
+def unconstrained_draws(model, posterior) -> np.ndarray:
+    """``(chains, draws, dim)`` draws on ``model``'s unconstrained vector from a posterior ``Dataset``.
+
+    Each free variable is read by its value variable's name where the
+    posterior has it (``tau_log__``: nutpie, pathfinder, PyMC with transformed
+    variables kept), else by its own name (``tau``, constrained) and mapped
+    through the model's transform (``transform.forward(value, *rv.owner.inputs)``),
+    evaluated with the other variables' values of the same draw, so bounds
+    that depend on parameters work. Coordinates follow ``model.value_vars``.
+
+    Raises
+    ------
+    ValueError
+        A free variable missing from the posterior, or shapes that do not match.
+    """
+    import_pymc()
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import graph_replace
+
+    point = model.initial_point()
+    free = list(model.free_RVs)
+    given = {}
+    for rv in free:
+        value = model.rvs_to_values[rv]
+        for key in (value.name, rv.name):
+            if key in posterior:
+                given[rv] = (key == value.name, np.asarray(posterior[key].values, dtype=float))
+                break
+        else:
+            raise ValueError(f"the posterior has neither {value.name!r} nor {rv.name!r}; it has "
+                             f"{', '.join(map(str, posterior.data_vars))}")
+    chains, draws = next(iter(given.values()))[1].shape[:2]
+    for rv, (_, a) in given.items():
+        shape = tuple(np.shape(point[model.rvs_to_values[rv].name]))
+        if a.shape != (chains, draws) + shape:
+            raise ValueError(f"{rv.name} has shape {a.shape}, expected {(chains, draws) + shape} (chain, draw, ...)")
+    arrays = [given[rv][1].reshape((chains * draws,) + given[rv][1].shape[2:]) for rv in free]
+    if all(is_value or model.rvs_to_transforms.get(rv) is None for rv, (is_value, _) in given.items()):
+        flat = np.concatenate([a.reshape(chains * draws, -1) for a in arrays], axis=1)
+        return flat.reshape(chains, draws, -1)
+    with quiet_pymc():
+        inputs = [rv.type() for rv in free]
+        outs = []
+        for rv, x in zip(free, inputs):
+            transform = model.rvs_to_transforms.get(rv)
+            if transform is None or given[rv][0]:
+                outs.append(x.ravel())
+            else:
+                outs.append(transform.forward(x, *rv.owner.inputs).ravel())
+        flat = graph_replace(pt.concatenate(outs), dict(zip(free, inputs)), strict=False)
+        fn = pytensor.function(inputs, flat, on_unused_input="ignore", mode="FAST_COMPILE")
+    rows = np.stack([fn(*[a[i] for a in arrays]) for i in range(chains * draws)])
+    return rows.reshape(chains, draws, -1)
 
 
 @dataclass
