@@ -148,3 +148,61 @@ def test_broken_plugin_warns_and_only_runs_that_need_it_stop(monkeypatch, fresh_
     assert main(["run", str(needs_it), "--out", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown method 'fancy-vi'" in err[0] and "failed to load: fancy" in err[0]
+
+
+def test_resume_after_a_torn_last_line_repairs_it_and_runs_the_cell(tiny_suite, tmp_path):
+    assert main(["run", str(tiny_suite), "--out", str(tmp_path), "--no-progress"]) == 0
+    (run_dir,) = tmp_path.glob("tiny-*")
+    cells = run_dir / "cells.jsonl"
+    first, second = cells.read_text().splitlines()
+    cells.write_text(first + "\n" + second[: len(second) // 2])  # killed inside the last write
+    assert main(["run", str(tiny_suite), "--resume", str(run_dir), "--no-progress"]) == 0
+    rows = [json.loads(line) for line in cells.read_text().splitlines()]
+    assert len(rows) == 2 and len({r["key"] for r in rows}) == 2 and all(r["status"] == "ok" for r in rows)
+    assert (run_dir / "cells.jsonl.torn").read_text() == second[: len(second) // 2] + "\n"
+
+
+class _FailsWhileFlagged(vibench.Method):
+    name, family = "test-flaky", "laplace"
+
+    def __init__(self, flag):
+        self.flag = flag
+
+    def fit(self, task, budget, rng):
+        if self.flag.exists():
+            raise RuntimeError("flaky today")
+        return vibench.get_method("laplace").fit(task, budget, rng)
+
+
+def test_retry_failed_reruns_error_rows_and_keeps_one_row_per_cell(fresh_registry, tmp_path):
+    from vibench.registry import get_registry
+
+    flag = tmp_path / "flag"
+    flag.write_text("")
+    get_registry().add_method(_FailsWhileFlagged(flag))
+    suite = tmp_path / "flaky.toml"
+    suite.write_text('[[tasks]]\nname = "gaussian"\ndim = 2\n[[methods]]\nname = "test-flaky"\nbudgets = [20]\n'
+                     '[[methods]]\nname = "laplace"\nbudgets = [20]\n')
+    assert main(["run", str(suite), "--out", str(tmp_path / "r"), "--no-progress"]) == 0
+    (run_dir,) = (tmp_path / "r").iterdir()
+    flag.unlink()
+    assert main(["run", str(suite), "--resume", str(run_dir), "--no-progress"]) == 0  # nothing missing
+    assert [r["status"] for r in vibench.store.read_rows(run_dir)] == ["error", "ok"]
+    assert main(["run", str(suite), "--resume", str(run_dir), "--retry-failed", "--no-progress"]) == 0
+    rows = [json.loads(line) for line in (run_dir / "cells.jsonl").read_text().splitlines()]
+    assert sorted((r["method"], r["status"]) for r in rows) == [("laplace", "ok"), ("test-flaky", "ok")]
+    (retried,) = [json.loads(line) for line in (run_dir / "cells.retried.jsonl").read_text().splitlines()]
+    assert retried["status"] == "error" and retried["error"] == "RuntimeError: flaky today"
+
+
+def test_resume_of_an_old_run_without_a_digest_refuses_foreign_rows(tiny_suite, tmp_path, capsys):
+    assert main(["run", str(tiny_suite), "--out", str(tmp_path), "--no-progress"]) == 0
+    (run_dir,) = tmp_path.glob("tiny-*")
+    meta = json.loads((run_dir / "run.json").read_text())
+    del meta["suite"]["digest"]
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    other = tmp_path / "other.toml"
+    other.write_text(tiny_suite.read_text().replace("budgets = [50]", "budgets = [51]"))
+    capsys.readouterr()
+    assert main(["run", str(other), "--resume", str(run_dir), "--no-progress"]) == 2
+    assert "holds 2 rows that are not cells of suite 'tiny'" in capsys.readouterr().err

@@ -41,14 +41,23 @@ def test_dask_local_gives_the_same_metrics_as_serial(dask_local):
             assert row[col] == dask[key][col], (row["method"], col)
 
 
-def test_dask_timeout_restarts_the_worker_and_goes_on(dask_local):
+def test_dask_timeout_kills_the_cells_process_and_goes_on(dask_local):
     slow = Cell.make("gaussian", {"dim": 2, "rho": 0.5}, "emcee", vibench.Budget(10**6), 0)
     fast = Cell.make("gaussian", {"dim": 2, "rho": 0.5}, "laplace", vibench.Budget(50), 0)
     rows = {r["method"]: r for r in dask_local.run([slow, fast], timeout=2.0)}
     assert rows["emcee"]["status"] == "timeout" and "timeout" in rows["emcee"]["error"]
     assert rows["laplace"]["status"] == "ok"
-    again = list(dask_local.run([fast]))  # the restarted worker takes work again
+    again = list(dask_local.run([fast]))  # the worker whose cell process was killed takes work again
     assert again[0]["status"] == "ok"
+    assert dask_local._threads() == 2
+
+
+def test_dask_timeouts_start_when_the_cell_starts(dask_local):
+    # 12 quick cells on 2 workers, a timeout shorter than the queue: none may time out
+    cells = [Cell.make("gaussian", {"dim": 2, "rho": 0.5}, "laplace", vibench.Budget(50), s) for s in range(12)]
+    rows = list(dask_local.run(cells, timeout=3.0))
+    assert sorted(r["key"] for r in rows) == sorted(c.key for c in cells)
+    assert [r["status"] for r in rows] == ["ok"] * 12, [r["error"] for r in rows]
 
 
 def test_unreachable_dask_scheduler_is_a_quick_clear_error():
@@ -99,3 +108,22 @@ def test_sigkill_then_resume_gives_every_cell_exactly_once(tmp_path, jobs):
     assert len(rows) == 8 and len({r["key"] for r in rows}) == 8
     assert sorted(r["seed"] for r in rows) == list(range(8))
     assert all(r["status"] == "ok" for r in rows)
+
+
+def test_dask_with_no_worker_left_gives_error_rows_instead_of_hanging(monkeypatch):
+    from vibench import dask_executor
+
+    ex = make_executor(dask="local", jobs=1)
+    try:
+        ex._cluster.scale(0)
+        deadline = time.monotonic() + 30
+        while ex._threads() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        monkeypatch.setattr(dask_executor, "NO_WORKER_S", 2.0)
+        start = time.monotonic()
+        rows = list(ex.run(_cells()[:2]))
+    finally:
+        ex.close()
+    assert time.monotonic() - start < 30
+    assert [r["status"] for r in rows] == ["error", "error"]
+    assert all("no Dask worker (or scheduler) for 2 s" in r["error"] for r in rows)

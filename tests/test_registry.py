@@ -88,3 +88,43 @@ def test_building_the_registry_does_not_import_pymc():
     code = "import sys, vibench; from vibench.registry import get_registry; get_registry(); print('pymc' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_unknown_names_get_a_did_you_mean():
+    with pytest.raises(VibenchError, match=r"unknown method 'meanfeild'; choose from: .*; did you mean 'meanfield'\?"):
+        vibench.get_method("meanfeild")
+    with pytest.raises(VibenchError, match="choose from: [^;]*$"):  # nothing close: no suggestion
+        vibench.get_method("zzzzzz")
+
+
+def test_disabling_an_unknown_plugin_is_an_error(monkeypatch, fresh_registry):
+    monkeypatch.setenv(reg.DISABLE_ENV, "laplace, nosuchplugin")
+    with pytest.raises(VibenchError, match="names 'nosuchplugin', which is not an installed plugin"):
+        reg.get_registry()
+
+
+def test_a_method_without_a_family_is_a_warning_not_a_crash(monkeypatch, fresh_registry):
+    import types
+
+    module = types.ModuleType("vibench_test_nofamily")
+
+    class NoFamily:
+        name = "no-family"
+
+        def fit(self, task, budget, rng):
+            raise NotImplementedError
+
+    module.vibench_register_methods = vibench.hookimpl(lambda registry: registry.add_method(NoFamily()))
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setenv(reg.PLUGINS_ENV, module.__name__)
+    with pytest.warns(UserWarning, match="failed to register: VibenchError: method 'no-family' .* has no family"):
+        r = reg.get_registry()
+    assert "no-family" not in r.methods and "laplace" in r.methods
+
+
+def test_optional_method_attributes_have_defaults():
+    class Duck:
+        name, family = "duck", "laplace"
+
+    assert reg.method_attr(Duck(), "steps_meaning") == "iterations"
+    assert reg.method_attr(vibench.get_method("laplace"), "steps_meaning") == "L-BFGS iterations to the mode"

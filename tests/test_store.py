@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from vibench import store
 from vibench.errors import VibenchError
 
 
+def _row(key, **extra):
+    return {"key": key, "task": "gaussian", "method": "laplace", "status": "ok", **extra}
+
+
 def test_append_and_load(tmp_path):
     run = store.create_run_dir(tmp_path, "s")
     store.write_run_json(run, store.run_metadata({"name": "s"}))
-    store.append_row(run, {"task": "gaussian", "kl": 0.5, "key": "a"})
-    store.append_row(run, {"task": "funnel", "kl": float("nan"), "key": "b"})
+    store.append_row(run, _row("a", kl=0.5))
+    store.append_row(run, _row("b", task="funnel", kl=float("nan")))
     df = store.load(run)
     assert list(df.columns[: len(store.ROW_COLUMNS)]) == store.ROW_COLUMNS
     assert df["task"].tolist() == ["gaussian", "funnel"]
@@ -23,12 +28,99 @@ def test_append_and_load(tmp_path):
     assert meta["versions"]["numpy"] and meta["machine"]["cpus"]
 
 
+def _strict(line):
+    return json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+
+
+def test_rows_are_strict_json_with_nonfinite_fields_named(tmp_path):
+    run = store.create_run_dir(tmp_path, "s")
+    store.append_row(run, _row("a", kl=float("nan"), khat=np.inf, dist=np.float64(0.5), dim=np.int64(3),
+                               info={"elbo": -np.inf, "trace": np.array([1.0, np.nan]), "note": object()}))
+    (line,) = (run / store.CELLS).read_text().splitlines()
+    assert "NaN" not in line and "Infinity" not in line
+    row = _strict(line)
+    assert row["kl"] is None and row["khat"] is None and row["dist"] == 0.5 and row["dim"] == 3
+    assert row["nonfinite"] == ["kl", "khat", "info.elbo", "info.trace"]
+    assert row["info"]["trace"] == [1.0, None] and row["info"]["note"].startswith("<object")
+
+
+def test_run_json_is_strict_json(tmp_path):
+    run = store.create_run_dir(tmp_path, "s")
+    store.write_run_json(run, {"suite": {"name": "s", "timeout": float("inf")}, "cpus": np.int64(2)})
+    meta = _strict((run / store.RUN).read_text())
+    assert meta == {"suite": {"name": "s", "timeout": None}, "cpus": 2}
+
+
 def test_torn_last_line_is_skipped(tmp_path):
     run = store.create_run_dir(tmp_path, "s")
-    store.append_row(run, {"key": "a"})
+    store.append_row(run, _row("a"))
     with open(run / store.CELLS, "a") as fh:
         fh.write('{"key": "b", "kl": 0.')
     assert [r["key"] for r in store.read_rows(run)] == ["a"]
+
+
+def test_a_torn_last_line_is_repaired_before_appending(tmp_path):
+    run = store.create_run_dir(tmp_path, "s")
+    store.append_row(run, _row("a"))
+    with open(run / store.CELLS, "a") as fh:
+        fh.write('{"key": "b", "kl": 0.')
+    assert store.repair(run) is True
+    store.append_row(run, _row("b"))
+    assert [r["key"] for r in store.read_rows(run)] == ["a", "b"]
+    assert (run / store.TORN).read_text() == '{"key": "b", "kl": 0.\n'
+    assert store.repair(run) is False
+
+
+def test_a_whole_last_row_without_its_newline_is_kept(tmp_path):
+    run = store.create_run_dir(tmp_path, "s")
+    (run / store.CELLS).write_text(json.dumps(_row("a")) + "\n" + json.dumps(_row("b")))
+    assert [r["key"] for r in store.read_rows(run)] == ["a", "b"]
+    assert store.repair(run) is False
+    store.append_row(run, _row("c"))
+    assert [r["key"] for r in store.read_rows(run)] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe\n", "not UTF-8"),
+    (b"{oops\n", "not JSON"),
+    (b"[1]\n", "a JSON list, not an object"),
+    (b'{"key": "a"}\n', "no 'task'"),
+])
+def test_a_damaged_line_is_a_clear_error_not_a_silent_gap(tmp_path, content, message):
+    run = store.create_run_dir(tmp_path, "s")
+    (run / store.CELLS).write_bytes(json.dumps(_row("a")).encode() + b"\n" + content + json.dumps(_row("b")).encode()
+                                    + b"\n")
+    with pytest.raises(VibenchError, match=f"line 2 is not a vibench row \\({message}"):
+        store.read_rows(run)
+
+
+def test_run_json_must_be_an_object(tmp_path):
+    run = store.create_run_dir(tmp_path, "s")
+    (run / store.RUN).write_text("[1, 2]")
+    with pytest.raises(VibenchError, match="it holds a list"):
+        store.read_run_json(run)
+
+
+def test_drop_rows_moves_retried_rows_aside_and_the_last_row_of_a_key_wins(tmp_path):
+    run = store.create_run_dir(tmp_path, "s")
+    for key, status in (("a", "ok"), ("b", "error"), ("c", "timeout")):
+        store.append_row(run, _row(key, status=status))
+    assert store.done_keys(store.read_rows(run), retry_failed=True) == {"a"}
+    assert store.drop_rows(run, {"b", "c"}) == 2
+    assert [r["key"] for r in store.read_rows(run)] == ["a"]
+    assert [json.loads(line)["key"] for line in (run / store.RETRIED).read_text().splitlines()] == ["b", "c"]
+    store.append_row(run, _row("a", status="error"))
+    assert [r["status"] for r in store.read_rows(run)] == ["error"]
+
+
+@pytest.mark.parametrize("name, safe", [
+    ("smoke", "smoke"), ("../../escaped", "escaped"), ("/etc/passwd", "etc_passwd"), ("..", "suite"),
+    ("", "suite"), ("a b\\c", "a_b_c"), ("x" * 300, "x" * 64),
+])
+def test_suite_names_become_safe_file_names(tmp_path, name, safe):
+    assert store.safe_name(name) == safe
+    run = store.create_run_dir(tmp_path, name)
+    assert run.parent == tmp_path and run.name.startswith(safe + "-")
 
 
 def test_run_dirs_do_not_collide(tmp_path):
@@ -45,3 +137,5 @@ def test_unwritable_out_is_a_clear_error(tmp_path):
 def test_not_a_run_dir(tmp_path):
     with pytest.raises(VibenchError, match="not a vibench run directory"):
         store.read_rows(tmp_path)
+    with pytest.raises(VibenchError, match="not a vibench run directory"):
+        store.read_run_json(tmp_path)

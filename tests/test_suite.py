@@ -70,3 +70,25 @@ def test_filters():
 def test_builtin_suites_parse():
     for name in builtin_suites():
         assert load_suite(name).cells()
+
+
+def test_the_digest_names_the_content_not_the_file_or_the_filters():
+    a = parse_suite(_doc(methods=[{"name": "laplace", "budgets": [5]}, {"name": "emcee", "budgets": [5]}]), "x", "a.toml")
+    b = parse_suite(_doc(methods=[{"name": "laplace", "budgets": [5]}, {"name": "emcee", "budgets": [5]}]), "x", "b.toml")
+    c = parse_suite(_doc(methods=[{"name": "laplace", "budgets": [6]}, {"name": "emcee", "budgets": [5]}]), "x", "a.toml")
+    assert a.digest == b.digest != c.digest and len(a.digest) == 16
+    assert a.filtered(methods=["emcee"]).digest == a.digest
+    assert a.to_dict()["digest"] == a.digest
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"seeds": []}, "'seeds' must be a non-empty list"),
+    ({"seeds": [1, 1]}, "repeats a seed"),
+    ({"timeout": [5, 6]}, "must be one number"),
+    ({"timeout": float("inf")}, "must be finite"),
+    ({"tasks": [{"name": "gaussian"}, {"name": "gaussian"}]}, "appears twice"),
+    ({"methods": [{"name": "laplace", "budgets": [{"steps": 5, "max_seconds": "x"}]}]}, "max_seconds must be a finite"),
+])
+def test_more_schema_errors(over, message):
+    with pytest.raises(VibenchError, match=message):
+        parse_suite(_doc(**over), "x", "x.toml")

@@ -1,14 +1,16 @@
 """The ``vibench`` command line. Commands only; the work lives in the library.
 
-User errors (:class:`~vibench.errors.VibenchError`) print one line on stderr
-and exit 2; ``--debug`` shows the traceback instead. Nothing here imports
-PyMC: only running a PyMC method does.
+User errors (:class:`~vibench.errors.VibenchError`, and bad arguments) print
+one line on stderr and exit 2; ``--debug`` (before or after the command) adds
+the traceback above that line and never changes the exit code. Nothing here
+imports PyMC: only running a PyMC method does.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 import warnings
 
 from .errors import VibenchError
@@ -17,14 +19,37 @@ __all__ = ["main", "build_parser"]
 
 
 def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``vibench: error: ...``, and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"vibench: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _debug_flag(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show tracebacks as well as one-line errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so docs and tests can inspect it)."""
-    p = argparse.ArgumentParser(prog="vibench", description="Does optimization beat sampling on this posterior?")
-    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p = _Parser(prog="vibench", description="Does optimization beat sampling on this posterior?")
+    _debug_flag(p, False)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    real_add = sub.add_parser
+
+    def add_parser(name, **kw):
+        command = real_add(name, **kw)
+        _debug_flag(command, argparse.SUPPRESS)  # ``vibench run x --debug`` works too
+        return command
+
+    sub.add_parser = add_parser
 
     run = sub.add_parser("run", help="run a suite (a built-in name or a TOML file)")
     run.add_argument("suite", help="built-in suite name (vibench list suites) or path to a .toml file")
@@ -36,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dask", metavar="ADDRESS", help="a dask.distributed scheduler address, or 'local'")
     run.add_argument("--timeout", type=float, help="per-cell timeout in seconds (overrides the suite's)")
     run.add_argument("--resume", metavar="RUN_DIR", help="run only the cells missing from this run directory")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="with --resume: also run again the cells whose row is an error or a timeout")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     lst = sub.add_parser("list", help="list installed tasks, methods or built-in suites")
@@ -69,7 +96,10 @@ def _one_line_warnings() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vibench`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad argument (one line, exit 2)
+        return exc.code if isinstance(exc.code, int) else 2
     if args.command is None:
         parser.print_help()
         return 0
@@ -80,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(commands, f"cmd_{args.command}")(args)
     except VibenchError as exc:
         if args.debug:
-            raise
-        print(f"vibench: error: {exc}", file=sys.stderr)
+            traceback.print_exc()
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"vibench: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vibench: interrupted; finished cells are saved (use --resume to continue)", file=sys.stderr)

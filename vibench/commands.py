@@ -14,13 +14,15 @@ __all__ = ["cmd_run", "cmd_list", "cmd_show", "cmd_plugins", "cmd_report", "cmd_
 def _progress(total_todo: int, enabled: bool):
     from tqdm import tqdm
 
+    tqdm.monitor_interval = 0  # no monitor thread writing to stderr while a cell's output is captured
+
     return tqdm(total=total_todo, unit="cell", disable=not enabled, file=sys.stderr, dynamic_ncols=True,
                 bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} cells [{elapsed}<{remaining}] {postfix}")
 
 
 def cmd_run(args) -> int:
     """``vibench run SUITE``: run, store, print the table."""
-    from .executors import make_executor
+    from .executors import check_timeout, make_executor
     from .session import run_suite
     from .store import load
     from .suite import load_suite
@@ -31,10 +33,11 @@ def cmd_run(args) -> int:
         if args.seed < 0:
             raise VibenchError(f"--seed must be >= 0, got {args.seed}")
         suite.seeds = [args.seed]
-    if args.timeout is not None and args.timeout <= 0:
-        raise VibenchError(f"--timeout must be > 0, got {args.timeout:g}")
+    check_timeout(args.timeout, "--timeout")
     if args.resume and not Path(args.resume).is_dir():
         raise VibenchError(f"--resume: {args.resume!r} is not a run directory")
+    if args.retry_failed and not args.resume:
+        raise VibenchError("--retry-failed needs --resume RUN_DIR")
     timeout = args.timeout if args.timeout is not None else suite.timeout
     executor = make_executor(jobs=args.jobs, dask=args.dask, timeout=timeout, debug=args.debug)
     bar = None
@@ -59,7 +62,7 @@ def cmd_run(args) -> int:
 
     try:
         run_dir = run_suite(suite, executor, out=args.out, resume=args.resume, timeout=timeout,
-                            on_start=on_start, on_row=on_row)
+                            on_start=on_start, on_row=on_row, retry_failed=args.retry_failed)
     finally:
         if bar is not None:
             bar.close()
@@ -86,15 +89,18 @@ def cmd_list(args) -> int:
         return 0
     import inspect
 
-    from .registry import get_registry
+    from .registry import get_registry, method_attr
 
     registry = get_registry()
     if args.what == "methods":
         for name, method in sorted(registry.methods.items()):
-            print(f"{name:22s} {method.family:10s} steps = {method.steps_meaning}")
+            print(f"{name:22s} {str(method_attr(method, 'family') or '?'):10s} steps = {method_attr(method, 'steps_meaning')}")
     else:
         for name, factory in sorted(registry.tasks.items()):
-            params = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values())
+            try:
+                params = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values())
+            except (TypeError, ValueError):
+                params = "(parameters unknown)"
             print(f"{name:22s} {params}")
     return 0
 
@@ -106,7 +112,7 @@ def cmd_show(args) -> int:
 
     meta = read_run_json(Path(args.run_dir))
     df = load(args.run_dir)
-    suite = meta.get("suite", {}).get("name", "?")
+    suite = (meta.get("suite") or {}).get("name", "?")
     print(f"{args.run_dir}: suite {suite}, {len(df)} of {meta.get('n_cells', '?')} cells, "
           f"started {meta.get('started')}, ended {meta.get('ended') or '(unfinished)'}")
     print(format_summary(df))

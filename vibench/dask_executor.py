@@ -1,47 +1,64 @@
 """Run cells on a Dask distributed cluster: an existing scheduler, or a LocalCluster.
 
-Each worker process keeps its own task and compiled-model caches (they live
-in module state that ``run_cell`` uses). At most one cell per worker thread
-is in flight, so a cell starts when it is submitted and its timeout can be
-measured from there; a cell past its timeout is cancelled and the worker
-running it is restarted through its nanny (its process is killed). Workers
-started without a nanny cannot be restarted: the cell is still recorded as
-``timeout``, and the worker finishes it in the background.
+Built on Dask's own machinery:
+
+* every cell is one future, submitted at once, pinned to no worker: the
+  scheduler places it on any worker with a free thread, including workers
+  that join mid-run, and moves it when a worker leaves;
+* on the worker the cell runs in a :class:`~vibench.executors.CellHost`, a
+  long-lived process of that worker thread (its task and compiled-model
+  caches survive from cell to cell). The cell's timeout starts there, when the
+  cell starts, so time spent queued, or on a worker that died, never counts;
+  a cell past its timeout kills only its host, and the worker goes on;
+* a worker that dies (SIGKILL, the OOM killer) loses its cells to the
+  scheduler, which runs them again elsewhere; a cell whose workers died more
+  often than the scheduler allows (``distributed.scheduler.allowed-failures``,
+  3 by default) is an ``error`` row "worker died ...". ``retries=`` covers a
+  cell whose task itself failed (it cannot be unpickled on the worker, say);
+* never hang: with no worker in the cluster (or no scheduler) for
+  :data:`NO_WORKER_S` seconds, the cells not yet finished become ``error`` rows.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
-from collections import deque
+import uuid
 
 from .errors import VibenchError
-from .executors import Executor
-from .runner import error_row, one_line, run_cell
+from .executors import CellHost, Executor, check_timeout
+from .runner import error_row, one_line
 
-__all__ = ["DaskExecutor"]
+__all__ = ["DaskExecutor", "run_on_worker", "NO_WORKER_S", "RETRIES"]
 
 CONNECT_TIMEOUT_S = 5
+#: Seconds without any worker (or scheduler) after which unfinished cells become error rows.
+NO_WORKER_S = float(os.environ.get("VIBENCH_DASK_NO_WORKER_S", "120"))
+#: Retries of a cell whose task failed on the worker (not its method: that is a row).
+RETRIES = 2
+_POLL_S = 1.0
+_HOSTS = threading.local()
 
 
-def _warm_up_plugin():
-    """A WorkerPlugin that runs :func:`~vibench.runner.warm_up` on every worker, restarted ones too."""
-    from distributed import WorkerPlugin
+def run_on_worker(cell, debug: bool = False, timeout: float | None = None) -> dict:
+    """What a Dask task runs: ``cell`` in this worker thread's :class:`CellHost`, timed from now."""
+    host = getattr(_HOSTS, "host", None)
+    if host is None or host.debug != debug:
+        host = _HOSTS.host = CellHost(debug=debug)
+    row = host.run(cell, timeout)
+    try:
+        from distributed import get_worker
 
-    class WarmUp(WorkerPlugin):
-        name = "vibench-warm-up"
-
-        def setup(self, worker):
-            from vibench.runner import warm_up
-
-            warm_up()
-
-    return WarmUp()
+        row.setdefault("info", {})["dask_worker"] = get_worker().address
+    except (ImportError, ValueError):
+        pass
+    return row
 
 
 class DaskExecutor(Executor):
-    """Cells as Dask futures, one in flight per worker thread.
+    """Cells as Dask futures, placed, retried and rebalanced by the scheduler.
 
     Parameters
     ----------
@@ -58,6 +75,7 @@ class DaskExecutor(Executor):
         from distributed import Client, LocalCluster
 
         self.debug = debug
+        self.address = address
         self._cluster = None
         if address == "local":
             self._cluster = LocalCluster(
@@ -72,73 +90,70 @@ class DaskExecutor(Executor):
                 raise VibenchError(
                     f"cannot reach the Dask scheduler at {address!r} within {CONNECT_TIMEOUT_S} s ({one_line(exc)})"
                 ) from None
-        self.client.register_plugin(_warm_up_plugin())
         self.jobs = self._threads()
         if self.jobs < 1:
             self.close()
             raise VibenchError(f"the Dask scheduler at {address!r} has no workers")
 
     def _threads(self) -> int:
-        return sum(self._workers().values())
-
-    def _workers(self) -> dict[str, int]:
-        workers = self.client.scheduler_info(n_workers=-1)["workers"]
-        return {addr: w.get("nthreads", 1) for addr, w in workers.items()}
-
-    def _submit(self, cell, address):
-        key = f"cell-{cell.key}-{time.time_ns()}"
-        return self.client.submit(run_cell, cell, self.debug, pure=False, key=key,
-                                  workers=[address], allow_other_workers=False)
+        """Worker threads in the cluster now (0 when the scheduler does not answer within 5 s)."""
+        try:
+            info = self.client.sync(self.client.scheduler.identity, n_workers=-1, callback_timeout=5)
+        except Exception:
+            return 0
+        return sum(w.get("nthreads", 1) for w in info.get("workers", {}).values())
 
     def run(self, cells, timeout=None):
         from distributed import wait
 
-        pending = deque(cells)
-        running: dict = {}  # future -> (cell, submitted at, worker address)
-        workers = self._workers()
-        while pending or running:
-            load = {addr: 0 for addr in workers}
-            for _, _, addr in running.values():
-                load[addr] = load.get(addr, 0) + 1
-            for addr, nthreads in workers.items():
-                while pending and load[addr] < nthreads:
-                    cell = pending.popleft()
-                    running[self._submit(cell, addr)] = (cell, time.monotonic(), addr)
-                    self._started(cell)
-                    load[addr] += 1
-            if not running:  # every worker gone: wait for the cluster to come back
-                time.sleep(0.5)
-                workers = self._workers()
-                continue
-            wait_for = None
-            if timeout is not None:
-                wait_for = max(0.05, min(t for _, t, _ in running.values()) + timeout - time.monotonic())
+        timeout = check_timeout(timeout)
+        run_id = uuid.uuid4().hex[:8]
+        futures = {}
+        for cell in cells:
+            future = self.client.submit(run_on_worker, cell, self.debug, timeout, pure=False, retries=RETRIES,
+                                        key=f"vibench-{cell.key}-{run_id}")
+            futures[future] = cell
+        pending = set(futures)
+        alone_since = None
+        while pending:
             try:
-                done = wait(list(running), timeout=wait_for, return_when="FIRST_COMPLETED").done
+                done = wait(list(pending), timeout=_POLL_S, return_when="FIRST_COMPLETED").done
             except TimeoutError:
                 done = set()
+            except Exception:  # the client lost its scheduler: count it as having no workers
+                done = set()
             for future in done:
-                cell, _, _ = running.pop(future)
-                if future.status == "finished":
-                    yield future.result()
-                else:
-                    yield error_row(cell, "error", f"Dask worker failed: {one_line(future.exception())}")
-            if timeout is not None:
-                now = time.monotonic()
-                for future, (cell, started, addr) in list(running.items()):
-                    if now - started >= timeout:
-                        running.pop(future)
-                        self._kill(future, addr)
-                        workers = self._workers()
-                        yield error_row(cell, "timeout", f"cell exceeded the {timeout:g} s timeout; worker restarted",
-                                        wall_s=now - started)
+                pending.discard(future)
+                yield self._row(future, futures[future])
+            if done:
+                alone_since = None
+                continue
+            if self._threads() > 0:
+                alone_since = None
+            elif alone_since is None:
+                alone_since = time.monotonic()
+            elif time.monotonic() - alone_since > NO_WORKER_S:
+                for future in list(pending):
+                    future.cancel()
+                    yield error_row(futures[future], "error",
+                                    f"no Dask worker (or scheduler) for {NO_WORKER_S:g} s; cell not run")
+                pending.clear()
 
-    def _kill(self, future, address: str) -> None:
-        future.cancel()
+    @staticmethod
+    def _row(future, cell) -> dict:
+        if future.status == "finished":
+            try:
+                return future.result()
+            except Exception as exc:  # noqa: BLE001 - the result could not be fetched
+                return error_row(cell, "error", f"Dask could not return the row: {one_line(exc)}")
         try:
-            self.client.restart_workers([address], raise_for_error=False)
-        except Exception:  # no nanny: cannot kill; the cell is recorded as timeout anyway
-            pass
+            exc = future.exception()
+        except Exception as err:  # cancelled
+            exc = err
+        name = type(exc).__name__
+        if name == "KilledWorker":
+            return error_row(cell, "error", f"worker died while running this cell, every time it was tried ({one_line(exc)})")
+        return error_row(cell, "error", f"Dask task failed after {RETRIES} retries: {one_line(exc)}")
 
     def close(self):
         try:

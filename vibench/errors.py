@@ -8,6 +8,8 @@ keeps its traceback (shown with ``--debug``).
 
 from __future__ import annotations
 
+import difflib
+
 __all__ = ["VibenchError", "did_you_mean"]
 
 
@@ -30,7 +32,11 @@ def did_you_mean(kind: str, name: str, choices) -> VibenchError:
     Returns
     -------
     VibenchError
+        ``unknown method 'meanfeild'; choose from: ...; did you mean 'meanfield'?`` (the
+        suggestion, by :func:`difflib.get_close_matches`, only when one is close).
     """
     choices = sorted(choices)
     listed = ", ".join(choices) if choices else "(none installed)"
-    return VibenchError(f"unknown {kind} {name!r}; choose from: {listed}")
+    close = difflib.get_close_matches(str(name), choices, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return VibenchError(f"unknown {kind} {name!r}; choose from: {listed}{hint}")

@@ -3,12 +3,17 @@
 Built lazily on first use, in a fixed order (pluggy's eggsample pattern):
 add the hookspecs, register the built-in task module, load the ``vibench``
 entry-point group one plugin at a time (a plugin that fails to import is a
-warning, not a crash), then call the registration hooks.
+warning, not a crash), then the modules named in ``VIBENCH_PLUGINS`` (plugins
+not installed as distributions: local ones, test fixtures), then call the
+registration hooks. A hook that raises is a warning too; only two plugins
+claiming one name stop the build (:class:`DuplicateNameError`), since the user
+must choose.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
+import inspect
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -21,10 +26,25 @@ from .errors import VibenchError, did_you_mean
 from .method import Method
 from .task import Task, TaskFactory, call_factory
 
-__all__ = ["Registry", "PluginInfo", "get_registry", "reset_registry", "DEFAULT_PLUGINS"]
+__all__ = ["Registry", "PluginInfo", "DuplicateNameError", "get_registry", "reset_registry", "DEFAULT_PLUGINS",
+           "method_attr"]
 
 ENTRY_POINT_GROUP = "vibench"
 DISABLE_ENV = "VIBENCH_DISABLE_PLUGINS"
+#: Extra plugin modules to load, comma-separated (importable module names).
+PLUGINS_ENV = "VIBENCH_PLUGINS"
+#: Defaults of a method's optional attributes (docs/plugins.md, the Method contract).
+METHOD_DEFAULTS = {"steps_meaning": "iterations"}
+
+
+class DuplicateNameError(VibenchError):
+    """Two plugins registered one method or task name: the user must choose (exit 2)."""
+
+
+def method_attr(method: Any, attr: str) -> Any:
+    """``method.attr``, or its documented default when a duck-typed method lacks the optional attribute."""
+    value = getattr(method, attr, None)
+    return METHOD_DEFAULTS.get(attr) if value is None or value == "" else value
 #: Modules of vibench itself registered like any plugin (datasette's habit).
 DEFAULT_PLUGINS = ("vibench.tasks",)
 
@@ -58,8 +78,10 @@ class Registry:
             raise VibenchError(f"plugin {self._current.name!r} registered a method without a name")
         if not callable(getattr(method, "fit", None)):
             raise VibenchError(f"method {name!r} from plugin {self._current.name!r} has no fit()")
+        if not isinstance(getattr(method, "family", None), str) or not method.family:
+            raise VibenchError(f"method {name!r} from plugin {self._current.name!r} has no family (a non-empty string)")
         if name in self.methods:
-            raise VibenchError(
+            raise DuplicateNameError(
                 f"method {name!r} is registered twice: by plugin {self._owner('methods', name)!r} "
                 f"and by plugin {self._current.name!r}"
             )
@@ -71,7 +93,7 @@ class Registry:
         if not isinstance(name, str) or not name or not callable(factory):
             raise VibenchError(f"plugin {self._current.name!r} registered an invalid task {name!r}")
         if name in self.tasks:
-            raise VibenchError(
+            raise DuplicateNameError(
                 f"task {name!r} is registered twice: by plugin {self._owner('tasks', name)!r} "
                 f"and by plugin {self._current.name!r}"
             )
@@ -114,11 +136,30 @@ class Registry:
 
     def get_task(self, name: str, **params: Any) -> Task:
         """Build task ``name`` at size ``params`` (validated by the factory)."""
-        return call_factory(name, self.task_factory(name), params)
+        factory = self.task_factory(name)
+        try:
+            signature = inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            signature = {}
+        for key, value in params.items():
+            default = getattr(signature.get(key), "default", None)
+            if isinstance(value, bool) and isinstance(default, (int, float)) and not isinstance(default, bool):
+                raise VibenchError(f"task {name!r}: parameter {key!r} must be a number, got {value!r}")
+        return call_factory(name, factory, params)
 
 
-def _disabled() -> set[str]:
-    return {p.strip() for p in os.environ.get(DISABLE_ENV, "").split(",") if p.strip()}
+def _names(env: str) -> list[str]:
+    return [p.strip() for p in os.environ.get(env, "").split(",") if p.strip()]
+
+
+def _check_disabled(disabled: set[str], known: set[str]) -> None:
+    import difflib
+
+    for name in sorted(disabled - known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise VibenchError(f"{DISABLE_ENV} names {name!r}, which is not an installed plugin; installed: "
+                           f"{', '.join(sorted(known))}{hint}")
 
 
 def _short_error(exc: BaseException) -> str:
@@ -133,11 +174,14 @@ def build_registry() -> Registry:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     registry = Registry()
-    disabled = _disabled()
+    disabled = set(_names(DISABLE_ENV))
+    entry_points = list(md.entry_points(group=ENTRY_POINT_GROUP))
+    extra = _names(PLUGINS_ENV)
+    _check_disabled(disabled, {ep.name for ep in entry_points} | set(extra) | set(DEFAULT_PLUGINS))
     for modname in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(modname), name=modname)
         registry.plugins[modname] = PluginInfo(name=modname, distribution="vibench", version=_version("vibench"))
-    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in entry_points:
         if ep.name in disabled or pm.get_plugin(ep.name) is not None:
             continue
         dist = ep.dist.name if ep.dist else ""
@@ -148,13 +192,22 @@ def build_registry() -> Registry:
         except Exception as exc:  # a broken plugin must not take the rest down
             info.error = _short_error(exc)
             warnings.warn(f"vibench plugin {ep.name!r} failed to load: {info.error}", stacklevel=2)
+    for modname in extra:
+        if modname in disabled or pm.get_plugin(modname) is not None:
+            continue
+        info = registry.plugins[modname] = PluginInfo(name=modname, distribution=f"({PLUGINS_ENV})")
+        try:
+            pm.register(importlib.import_module(modname), name=modname)
+        except Exception as exc:
+            info.error = _short_error(exc)
+            warnings.warn(f"vibench plugin {modname!r} failed to load: {info.error}", stacklevel=2)
     for hook in (pm.hook.vibench_register_tasks, pm.hook.vibench_register_methods):
         for impl in reversed(hook.get_hookimpls()):
             info = registry.plugins.setdefault(impl.plugin_name, PluginInfo(name=impl.plugin_name))
             registry._current = info
             try:
                 impl.function(registry=registry)
-            except VibenchError:
+            except DuplicateNameError:
                 raise
             except Exception as exc:  # a plugin whose hook crashes is reported like one that fails to import
                 info.error = _short_error(exc)

@@ -1,13 +1,38 @@
-"""One cell: build the task, fit the method, evaluate, return a row. Never raises."""
+"""One cell: build the task, fit the method, evaluate, return a row. Never raises.
+
+Whatever the method does becomes its own row, never a crash of the run or a
+change to another cell:
+
+* any exception, ``sys.exit()``, ``os._exit()`` (refused while a cell runs) and
+  a ``KeyboardInterrupt`` the method raises itself is an ``error`` row. A real
+  Ctrl-C (SIGINT) still stops the run: it is re-raised;
+* the method sees a *view* of the cached task whose ``truth`` is hidden (reading
+  it is an error row, "method read task.truth") and whose fields, and its log
+  density's attributes, are reset before every cell; the task's arrays (data,
+  tags, truth) are read-only. So no method changes what a later cell sees;
+* its stdout and stderr, at the file-descriptor level, go to a temporary file,
+  and their tails are kept in ``info`` (``stdout_tail``, ``stderr_tail``);
+* a truth that fails its checks (non-finite moments, a covariance that is not
+  positive semi-definite), a non-finite metric or an impossible evaluation
+  count is an ``error`` row, never an ``ok`` row with NaN in it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import math
 import os
+import signal
+import sys
+import tempfile
+import threading
 import time
 import traceback
 import warnings
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -16,15 +41,160 @@ from .cell import Cell, size_label
 from .errors import VibenchError
 from .registry import get_registry
 from .columns import METRIC_KEYS
+from .jsonrow import jsonable
 from .task import Task
 
-__all__ = ["blas_threads", "warm_up", "run_cell", "build_task", "check_cells", "error_row", "METRIC_KEYS"]
+__all__ = ["blas_threads", "warm_up", "run_cell", "build_task", "check_cells", "error_row", "METRIC_KEYS",
+           "HiddenTruth", "TruthAccessError", "fit_view", "check_truth", "freeze", "TAIL_CHARS"]
 
+#: Characters of a method's stdout and stderr kept in ``info``.
+TAIL_CHARS = 2000
+#: Metrics whose non-finite value makes the row an error (the yardstick and the KL).
+CHECKED_METRICS = ("mean_err", "sd_err", "dist", "kl")
+_REAL_EXIT = os._exit
+
+
+class TruthAccessError(RuntimeError):
+    """A method read ``task.truth``: what it is scored against."""
+
+
+class HiddenTruth:
+    """Stands in for ``task.truth`` while a method runs: any attribute access raises and is remembered."""
+
+    __slots__ = ("_read",)
+
+    def __init__(self):
+        object.__setattr__(self, "_read", False)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):  # copy, pickle and friends probing for hooks
+            raise AttributeError(name)
+        object.__setattr__(self, "_read", True)
+        raise TruthAccessError(f"method read task.truth.{name}: a method must not use the truth it is scored against")
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, "_read", True)
+        raise TruthAccessError("method wrote task.truth: a method must not use the truth it is scored against")
+
+    def __bool__(self):
+        object.__setattr__(self, "_read", True)
+        raise TruthAccessError("method read task.truth: a method must not use the truth it is scored against")
+
+    def __repr__(self):
+        return "<hidden truth>"
+
+    def __reduce__(self):  # copies and pickles of a task view stay views, not a read of the truth
+        return (HiddenTruth, ())
+
+    @property
+    def was_read(self) -> bool:
+        """Whether the method touched it (even if it caught the error)."""
+        return object.__getattribute__(self, "_read")
+
+
+def freeze(value: Any, _depth: int = 0) -> Any:
+    """Make the numpy arrays in ``value`` (and in dicts, lists and tuples inside it) read-only, in place."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif _depth < 4 and isinstance(value, dict):
+        for v in value.values():
+            freeze(v, _depth + 1)
+    elif _depth < 4 and isinstance(value, (list, tuple)):
+        for v in value:
+            freeze(v, _depth + 1)
+    return value
+
+
+def check_truth(truth: Any, dim: int) -> str | None:
+    """Why ``truth`` cannot be scored against (non-finite, wrong shape, covariance not PSD), or ``None``."""
+    try:
+        mean, sd = np.asarray(truth.mean, dtype=float), np.asarray(truth.sd, dtype=float)
+        if mean.shape != (dim,) or sd.shape != (dim,):
+            return f"truth.mean and truth.sd must have shape ({dim},), got {mean.shape} and {sd.shape}"
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(sd))):
+            return "truth.mean or truth.sd is not finite"
+        if np.any(sd <= 0):
+            return "truth.sd must be > 0"
+        precision = getattr(truth, "precision", None)
+        if precision is not None:  # a banded truth: its dense cov is never built here
+            band = np.asarray(getattr(precision, "band", 0.0), dtype=float)
+            if not np.all(np.isfinite(band)):
+                return "truth.precision is not finite"
+        elif truth.cov is not None:
+            cov = np.asarray(truth.cov, dtype=float)
+            if cov.shape != (dim, dim) or not np.all(np.isfinite(cov)):
+                return "truth.cov is not a finite (dim, dim) matrix"
+            scale = max(1.0, float(np.max(np.abs(cov))))
+            if not np.allclose(cov, cov.T, rtol=1e-8, atol=1e-12 * scale):
+                return "truth.cov is not symmetric"
+            if dim <= 2000:
+                low = float(np.min(np.linalg.eigvalsh(cov)))
+                if low < -1e-8 * scale:
+                    return f"truth.cov is not positive semi-definite (smallest eigenvalue {low:.3g})"
+            else:
+                try:
+                    np.linalg.cholesky(cov + 1e-10 * scale * np.eye(dim))
+                except np.linalg.LinAlgError:
+                    return "truth.cov is not positive semi-definite (its Cholesky factorization fails)"
+        if truth.draws is not None and not np.all(np.isfinite(np.asarray(truth.draws, dtype=float))):
+            return "truth.draws are not finite"
+    except Exception as exc:  # a truth this broken is its own explanation
+        return f"truth cannot be checked: {one_line(exc)}"
+    return None
+
+
+@dataclass
+class _Entry:
+    """A cached task, the view methods see, and what is wrong with its truth (if anything)."""
+
+    task: Task
+    view: Task
+    truth_problem: str | None
+    density_state: dict[str, Any]
+
+    def reset(self) -> Task:
+        """The view, with the task's fields and its density's attributes as they were built."""
+        state = getattr(self.task.log_density, "__dict__", None)
+        if state is not None:
+            state.update(self.density_state)
+        return fit_view(self.task, self.view)
+
+
+def fit_view(task: Task, view: Task | None = None) -> Task:
+    """The task as a method sees it: the same density and data (read-only), a hidden truth.
+
+    Pass the ``view`` of an earlier cell to reset it in place rather than make
+    a new one: its identity is what methods cache compiled models by, so it
+    stays the same object from cell to cell, while every field a method may
+    have reassigned is set back (extra attributes, a method's own caches, stay).
+    """
+    fields = dict(
+        name=task.name, params=dict(task.params), log_density=task.log_density, truth=HiddenTruth(),
+        initial_point=task.initial_point, pymc_model=task.pymc_model,
+        tags=dict(task.tags), data=dict(task.data),
+    )
+    if view is None:
+        return Task(**fields)
+    for key, value in fields.items():
+        setattr(view, key, value)
+    return view
 
 
 @functools.lru_cache(maxsize=16)
+def _cached_entry(name: str, params: tuple) -> _Entry:
+    task = get_registry().get_task(name, **dict(params))
+    freeze(task.data)
+    freeze(task.tags)
+    truth = getattr(task, "truth", None)
+    lazy = getattr(truth, "precision", None) is not None  # a banded truth builds its cov only on demand
+    for attr in ("mean", "sd", "draws", "mean_se", "sd_se") + (() if lazy else ("cov",)):
+        freeze(getattr(truth, attr, None))
+    density_state = dict(getattr(task.log_density, "__dict__", {}))
+    return _Entry(task, fit_view(task), check_truth(truth, task.dim), density_state)
+
+
 def _cached_task(name: str, params: tuple) -> Task:
-    return get_registry().get_task(name, **dict(params))
+    return _cached_entry(name, params).task
 
 
 def build_task(name: str, params: dict[str, Any]) -> Task:
@@ -49,6 +219,9 @@ def check_cells(cells: list[Cell]) -> None:
             build_task(task, dict(params))
         except VibenchError as exc:
             raise VibenchError(f"task {task}({size_label(dict(params))}): {exc}") from None
+        except Exception as exc:  # a factory's bug is still the user's problem to see in one line
+            raise VibenchError(f"task {task}({size_label(dict(params))}): building it failed: {one_line(exc)}") \
+                from None
 
 
 def blas_threads() -> int:
@@ -74,12 +247,14 @@ def warm_up() -> None:
     """
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(blas_threads())
     import arviz  # noqa: F401  (1 s of imports, otherwise charged to the first cell)
 
     from .scoring import score  # noqa: F401
 
     get_registry()
+    # last: the imports above load scipy's own OpenBLAS with its default thread count, which a limit
+    # set before them would miss (a d = 10 Laplace fit took 0.35 s instead of 0.002 s)
+    threadpool_limits(blas_threads())
 
 
 def one_line(exc: BaseException) -> str:
@@ -104,17 +279,14 @@ def _blank_row(cell: Cell) -> dict[str, Any]:
     return row
 
 
-def _jsonable_info(info: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in info.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, np.ndarray):
-            v = v.tolist()
-        if isinstance(v, float) and not math.isfinite(v):
-            v = None
-        out[str(k)] = v
-    return out
+def _count(info: dict[str, Any], key: str, counted: int) -> int:
+    """``info[key]`` (removed) if the method reported it, else the task's own count; it must be an integer >= 0."""
+    value = info.pop(key, counted)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        if isinstance(value, (float, np.floating)) and float(value).is_integer() and value >= 0:
+            return int(value)
+        raise ValueError(f"info[{key!r}] must be a non-negative integer count, got {value!r}")
+    return int(value)
 
 
 def _seconds(value: Any, at_most: float) -> float:
@@ -126,8 +298,114 @@ def _seconds(value: Any, at_most: float) -> float:
     return min(max(value, 0.0), at_most) if math.isfinite(value) else 0.0
 
 
+class _ExitCalled(BaseException):
+    """``os._exit`` called by a method while a cell runs in this process."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+_INTERRUPTED = threading.Event()
+
+
+@contextlib.contextmanager
+def _guarded():
+    """While a method runs: ``os._exit`` raises instead of ending the process; a real SIGINT is marked.
+
+    Only the process that entered the block is guarded (a child forked by the
+    method exits for real). The SIGINT handler is installed only in the main
+    thread and only where SIGINT is not ignored (worker processes ignore it:
+    their parent handles Ctrl-C).
+    """
+    owner = os.getpid()
+
+    def refuse_exit(code=0):
+        if os.getpid() != owner:
+            _REAL_EXIT(code)
+        raise _ExitCalled(code)
+
+    def on_sigint(signum, frame):
+        _INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        try:
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                previous = signal.signal(signal.SIGINT, on_sigint)
+        except (ValueError, OSError):
+            previous = None
+    _INTERRUPTED.clear()
+    saved_exit, os._exit = os._exit, refuse_exit
+    try:
+        yield
+    finally:
+        os._exit = saved_exit
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _tail(fh, limit: int) -> tuple[str, int]:
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(max(0, size - limit * 4))
+    text = fh.read().decode("utf-8", errors="replace")
+    return text[-limit:], size
+
+
+@contextlib.contextmanager
+def _captured(out: dict[str, Any], limit: int = TAIL_CHARS):
+    """Send this process's stdout and stderr (file descriptors 1 and 2, and ``sys.stdout``/``sys.stderr``)
+    to temporary files while the block runs; put their tails and sizes in ``out``."""
+    with tempfile.TemporaryFile() as so, tempfile.TemporaryFile() as se:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        saved_fds = []
+        for fd, fh in ((1, so), (2, se)):
+            try:
+                saved_fds.append((fd, os.dup(fd)))
+                os.dup2(fh.fileno(), fd)
+            except OSError:
+                continue
+        saved_py = sys.stdout, sys.stderr
+        sys.stdout = io.TextIOWrapper(open(so.fileno(), "wb", closefd=False), errors="replace", write_through=True)
+        sys.stderr = io.TextIOWrapper(open(se.fileno(), "wb", closefd=False), errors="replace", write_through=True)
+        try:
+            yield
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            replaced = sys.stdout, sys.stderr
+            sys.stdout, sys.stderr = saved_py
+            for stream in replaced:
+                with contextlib.suppress(Exception):
+                    stream.detach()
+            for fd, saved in saved_fds:
+                os.dup2(saved, fd)
+                os.close(saved)
+            for name, fh in (("stdout", so), ("stderr", se)):
+                text, size = _tail(fh, limit)
+                if size:
+                    out[f"{name}_tail"], out[f"{name}_bytes"] = text, size
+
+
+def _base_exception_message(exc: BaseException) -> str:
+    if isinstance(exc, _ExitCalled):
+        return f"method called os._exit({exc.code!r})"
+    if isinstance(exc, SystemExit):
+        return f"method called sys.exit({exc.code!r})"
+    if isinstance(exc, KeyboardInterrupt):
+        return "method raised KeyboardInterrupt"
+    return one_line(exc)
+
+
 def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
     """Run one cell and return its row; failures become rows, never exceptions.
+
+    A real Ctrl-C (SIGINT while the cell runs in the main thread) is the one
+    exception: it is re-raised as ``KeyboardInterrupt`` so the run stops.
 
     Parameters
     ----------
@@ -140,50 +418,87 @@ def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
     dict
         The row: :data:`vibench.store.ROW_COLUMNS` plus ``key``, ``size``, ``info``.
     """
-    from .scoring.score import check_finite, evaluate
-
     start = time.perf_counter()
     row = _blank_row(cell)
+    output: dict[str, Any] = {}
+    view = None
     try:
-        method = get_registry().get_method(cell.method)
-        row["family"] = method.family
-        task = build_task(cell.task, cell.params_dict)
-        row["dim"] = task.dim
-        supported = method.supports(task)
-        if supported is not True:
-            row.update(status="unsupported", error=str(supported or "not supported"))
-            return row
-        fit_rng, eval_rng = cell.rngs()
-        with warnings.catch_warnings(record=True) as caught:  # kept in the row, not printed mid-run
-            warnings.simplefilter("always")
-            t0 = time.perf_counter()
-            prepare = getattr(method, "prepare", None)
-            if callable(prepare):
-                prepare(task)  # compile / JIT / imports: setup_s, never fit_s
-            prepared_s = time.perf_counter() - t0
-            task.log_density.reset_counts()
-            t1 = time.perf_counter()
-            approx = method.fit(task, cell.budget, fit_rng)
-            fit_call_s = time.perf_counter() - t1
-        info = dict(getattr(approx, "info", {}) or {})
-        inner_setup = _seconds(info.pop("setup_s", None), fit_call_s)
-        row["setup_s"] = prepared_s + inner_setup
-        row["fit_s"] = fit_call_s - inner_setup
-        row["total_s"] = prepared_s + fit_call_s
-        if caught:
-            info.setdefault("warnings", len(caught))
-            info.setdefault("first_warning", f"{caught[0].category.__name__}: {caught[0].message}"[:200])
-        row["n_logp"] = int(info.pop("n_logp", task.log_density.n_logp))
-        row["n_grad"] = int(info.pop("n_grad", task.log_density.n_grad))
-        row["info"] = _jsonable_info(info)
-        check_finite(approx)  # NaN or inf: an error row saying so
-        row["s_per_eval"] = row["fit_s"] / (row["n_logp"] + row["n_grad"]) if row["n_logp"] + row["n_grad"] else None
-        row.update(evaluate(approx, task, eval_rng, family=method.family))
-        row["status"] = "ok"
-    except Exception as exc:  # the run goes on: the failure is the row
-        row.update(status="error", error=one_line(exc))
+        with _captured(output), _guarded():
+            view = _run(cell, row)
+        if view is not None and view.truth.was_read:
+            raise TruthAccessError("method read task.truth (and caught the error): a method must not use the truth "
+                                   "it is scored against")
+    except BaseException as exc:  # the run goes on: the failure is the row
+        if isinstance(exc, KeyboardInterrupt) and _INTERRUPTED.is_set():
+            raise  # the user's Ctrl-C
+        if not isinstance(exc, Exception) and not isinstance(exc, (SystemExit, KeyboardInterrupt, _ExitCalled)):
+            raise  # GeneratorExit and the like are not a method's doing
+        row.update(status="error", error=_base_exception_message(exc))
         if debug:
             row["traceback"] = traceback.format_exc()
     finally:
         row["wall_s"] = time.perf_counter() - start
+    if output:
+        row["info"] = {**(row.get("info") or {}), **output}
     return row
+
+
+def _run(cell: Cell, row: dict[str, Any]) -> Task | None:
+    """The body of :func:`run_cell`: fills ``row``; returns the view the method saw (or ``None``)."""
+    from .scoring.score import check_finite, evaluate
+
+    method = get_registry().get_method(cell.method)
+    row["family"] = method.family
+    entry = _cached_entry(cell.task, cell.params)
+    task = entry.task
+    row["dim"] = task.dim
+    if entry.truth_problem:
+        raise ValueError(f"the truth of {task.label} fails its checks: {entry.truth_problem}")
+    view = entry.reset()
+    supports = getattr(method, "supports", None)
+    supported = supports(view) if callable(supports) else True
+    if supported is not True:
+        row.update(status="unsupported", error=str(supported or "not supported"))
+        return view
+    fit_rng, eval_rng = cell.rngs()
+    with warnings.catch_warnings(record=True) as caught:  # kept in the row, not printed mid-run
+        warnings.simplefilter("always")
+        t0 = time.perf_counter()
+        prepare = getattr(method, "prepare", None)
+        if callable(prepare):
+            prepare(view)  # compile / JIT / imports: setup_s, never fit_s
+        prepared_s = time.perf_counter() - t0
+        task.log_density.reset_counts()
+        t1 = time.perf_counter()
+        approx = method.fit(view, cell.budget, fit_rng)
+        fit_call_s = time.perf_counter() - t1
+    if view.truth.was_read:
+        return view
+    info = dict(getattr(approx, "info", {}) or {})
+    inner_setup = _seconds(info.pop("setup_s", None), fit_call_s)
+    row["setup_s"] = prepared_s + inner_setup
+    row["fit_s"] = fit_call_s - inner_setup
+    row["total_s"] = prepared_s + fit_call_s
+    if caught:
+        info.setdefault("warnings", len(caught))
+        info.setdefault("first_warning", f"{caught[0].category.__name__}: {caught[0].message}"[:200])
+    nonfinite: list[str] = []
+    row["info"] = jsonable(info, "info", nonfinite)
+    row["n_logp"] = _count(info, "n_logp", task.log_density.n_logp)
+    row["n_grad"] = _count(info, "n_grad", task.log_density.n_grad)
+    row["info"].pop("n_logp", None)
+    row["info"].pop("n_grad", None)
+    if nonfinite:
+        row["nonfinite"] = nonfinite
+    check_finite(approx)  # NaN or inf: an error row saying so
+    row["s_per_eval"] = row["fit_s"] / (row["n_logp"] + row["n_grad"]) if row["n_logp"] + row["n_grad"] else None
+    with warnings.catch_warnings(record=True) as scoring:  # overflow on a wild approximation, say
+        warnings.simplefilter("always")
+        row.update(evaluate(approx, task, eval_rng, family=method.family))
+    if scoring:
+        row["info"]["first_scoring_warning"] = f"{scoring[0].category.__name__}: {scoring[0].message}"[:200]
+    bad = [k for k in CHECKED_METRICS if isinstance(row.get(k), (float, np.floating)) and not math.isfinite(row[k])]
+    if bad:
+        raise ValueError(f"non-finite {', '.join(bad)} from scoring: the approximation or the truth is degenerate")
+    row["status"] = "ok"
+    return view

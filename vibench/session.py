@@ -16,13 +16,41 @@ from .suite import Suite
 __all__ = ["run_suite", "plan"]
 
 
-def plan(suite: Suite, resume: str | Path | None = None) -> tuple[list[Cell], list[Cell]]:
-    """All of a suite's cells, and those still to run (all, or those missing from ``resume``)."""
+def plan(suite: Suite, resume: str | Path | None = None, retry_failed: bool = False) -> tuple[list[Cell], list[Cell]]:
+    """All of a suite's cells, and those still to run (all, or those missing from ``resume``; with
+    ``retry_failed``, also those whose row is an ``error`` or a ``timeout``)."""
     cells = suite.cells()
     if resume is None:
         return cells, cells
-    done = store.done_keys(store.read_rows(resume))
+    done = store.done_keys(store.read_rows(resume), retry_failed=retry_failed)
     return cells, [c for c in cells if c.key not in done]
+
+
+def check_resumable(suite: Suite, run_dir: Path, meta: dict) -> None:
+    """Refuse to resume ``run_dir`` with another suite, or with the same suite's content changed.
+
+    The run must have been made from a suite of the same name and content
+    (:attr:`Suite.digest`; ``--tasks``, ``--methods`` and ``--seed`` may
+    differ), and every row it holds must be a cell of this suite.
+
+    Raises
+    ------
+    VibenchError
+    """
+    stored = meta.get("suite") or {}
+    where = f"--resume {str(run_dir)!r}"
+    if stored.get("name") != suite.name:
+        raise VibenchError(f"{where} is a run of suite {stored.get('name')!r}, not {suite.name!r}")
+    if stored.get("digest") and suite.digest:
+        if stored["digest"] != suite.digest:
+            raise VibenchError(f"{where}: suite {suite.name!r} changed since that run (tasks, methods, budgets, "
+                               "seeds, timeout or thresholds); start a new run")
+        return
+    keys = {c.key for c in suite.cells()}
+    foreign = [r for r in store.read_rows(run_dir) if r["key"] not in keys]
+    if foreign:
+        raise VibenchError(f"{where} holds {len(foreign)} rows that are not cells of suite {suite.name!r} "
+                           f"(first: {foreign[0].get('task')} {foreign[0].get('method')}); start a new run")
 
 
 def run_suite(
@@ -33,6 +61,7 @@ def run_suite(
     timeout: float | None = None,
     on_start: Callable[[Path, int, int], None] | None = None,
     on_row: Callable[[dict], None] | None = None,
+    retry_failed: bool = False,
 ) -> Path:
     """Run every missing cell of ``suite`` and append each row as it finishes.
 
@@ -50,23 +79,41 @@ def run_suite(
         ``on_start(run_dir, n_total, n_todo)`` before the first cell.
     on_row : callable, optional
         ``on_row(row)`` after each row is stored.
+    retry_failed : bool
+        With ``resume``: run ``error`` and ``timeout`` cells again too (their
+        old rows move to ``cells.retried.jsonl``).
 
     Returns
     -------
     Path
         The run directory.
     """
-    all_cells, todo = plan(suite, resume)
-    check_cells(todo)
+    if retry_failed and resume is None:
+        raise VibenchError("--retry-failed needs --resume RUN_DIR")
     if resume is not None:
         run_dir = Path(resume)
         meta = store.read_run_json(run_dir)
-        meta.setdefault("resumed", []).append(datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        check_resumable(suite, run_dir, meta)
+    all_cells, todo = plan(suite, resume, retry_failed)
+    check_cells(todo)
+    if resume is not None:
+        store.repair(run_dir)  # a torn last line must not glue onto the next row
+        if retry_failed:
+            store.drop_rows(run_dir, {c.key for c in todo})
+        if not isinstance(meta.get("resumed"), list):
+            meta["resumed"] = []
+        meta["resumed"].append(datetime.now(timezone.utc).isoformat(timespec="seconds"))
     else:
         run_dir = store.create_run_dir(out, suite.name)
         meta = store.run_metadata(suite.to_dict())
     meta["executor"] = {"kind": type(executor).__name__, "jobs": executor.jobs}
-    meta["n_cells"] = len(all_cells)
+    if resume is not None:  # the full suite may now be run into a directory started with filters
+        stored = store.done_keys(store.read_rows(run_dir))
+        if len(all_cells) >= int(meta.get("n_cells") or 0):
+            meta["suite"] = suite.to_dict()
+        meta["n_cells"] = len(stored | {c.key for c in all_cells})
+    else:
+        meta["n_cells"] = len(all_cells)
     try:
         store.write_run_json(run_dir, meta)
     except OSError as exc:

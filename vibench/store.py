@@ -1,10 +1,14 @@
 """The run directory: ``run.json`` (what ran, where, when) and ``cells.jsonl`` (one line a cell).
 
-Each finished cell is appended as one complete JSON line with a single
-``write`` on an ``O_APPEND`` descriptor, then flushed to disk, so a run killed
-at any point leaves only whole lines behind; a torn last line (a crash inside
-``write``) is skipped on reading. ``--resume`` reruns only the cells whose
-keys are missing.
+Each finished cell is appended as one complete line of strict JSON (no NaN or
+Infinity tokens: see :mod:`vibench.jsonrow`) with a single ``write`` on an
+``O_APPEND`` descriptor, then flushed to disk, so a run killed at any point
+leaves only whole lines behind. A torn last line (a crash inside ``write``) is
+skipped on reading and cut off (kept in ``cells.jsonl.torn``) before anything
+is appended again. Any other line that is not a row is an error, never
+silently dropped. ``--resume`` reruns only the cells whose keys are missing;
+``--retry-failed`` also the ``error`` and ``timeout`` ones, whose old rows
+move to ``cells.retried.jsonl`` so the run keeps one row per cell.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,11 +24,27 @@ from typing import Any, Iterable
 
 from .errors import VibenchError
 from .columns import ROW_COLUMNS
+from .jsonrow import dumps_row, jsonable
 
-__all__ = ["ROW_COLUMNS", "create_run_dir", "write_run_json", "append_row", "read_rows", "load", "run_metadata"]
+__all__ = ["ROW_COLUMNS", "create_run_dir", "write_run_json", "read_run_json", "append_row", "read_rows", "load",
+           "run_metadata", "repair", "drop_rows", "safe_name", "done_keys", "REQUIRED_KEYS"]
 
 CELLS = "cells.jsonl"
 RUN = "run.json"
+TORN = CELLS + ".torn"
+RETRIED = "cells.retried.jsonl"
+#: What every stored row must have to count as a row.
+REQUIRED_KEYS = ("key", "task", "method", "status")
+
+
+def safe_name(name: str) -> str:
+    """``name`` as a safe file name: letters, digits, ``.``, ``_``, ``-``; never a path, never empty.
+
+    A suite's ``name`` becomes part of the run directory's name; this keeps it
+    inside ``--out`` (``../../x`` -> ``x``, ``/etc`` -> ``etc``).
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._-")
+    return cleaned[:64] or "suite"
 
 
 def create_run_dir(out: str | os.PathLike, suite_name: str) -> Path:
@@ -36,6 +57,7 @@ def create_run_dir(out: str | os.PathLike, suite_name: str) -> Path:
     """
     out = Path(out)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    suite_name = safe_name(suite_name)
     try:
         out.mkdir(parents=True, exist_ok=True)
         for i in range(1000):
@@ -97,24 +119,31 @@ def run_metadata(suite: dict[str, Any]) -> dict[str, Any]:
 def write_run_json(run_dir: Path, meta: dict[str, Any]) -> None:
     """Write ``run.json`` atomically (temporary file, then rename)."""
     tmp = Path(run_dir) / (RUN + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2, default=str))
+    tmp.write_text(json.dumps(jsonable(meta), indent=2, allow_nan=False))
     os.replace(tmp, Path(run_dir) / RUN)
 
 
 def read_run_json(run_dir: Path) -> dict[str, Any]:
-    """Read ``run.json``; a clear error if it is missing or unreadable."""
+    """Read ``run.json``; a clear error if it is missing, unreadable or not a JSON object."""
     path = Path(run_dir) / RUN
     try:
-        return json.loads(path.read_text())
+        meta = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise VibenchError(f"{str(run_dir)!r} is not a vibench run directory (no {RUN})") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise VibenchError(f"cannot read {path}: {exc}") from None
+    except NotADirectoryError:
+        raise VibenchError(f"{str(run_dir)!r} is not a vibench run directory") from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise VibenchError(f"cannot read {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(meta, dict):
+        raise VibenchError(f"{path} is not a vibench run.json (a JSON object), it holds a {type(meta).__name__}")
+    if not isinstance(meta.get("suite", {}), dict):
+        raise VibenchError(f"{path}: 'suite' must be a JSON object")
+    return meta
 
 
 def append_row(run_dir: Path, row: dict[str, Any]) -> None:
-    """Append one row as one JSON line: a single write, flushed and fsynced."""
-    line = (json.dumps(row, default=_jsonable, allow_nan=True) + "\n").encode()
+    """Append one row as one line of strict JSON: a single write, flushed and fsynced."""
+    line = (dumps_row(row) + "\n").encode()
     fd = os.open(Path(run_dir) / CELLS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
@@ -123,18 +152,61 @@ def append_row(run_dir: Path, row: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def _jsonable(obj):
-    import numpy as np
+def repair(run_dir: str | os.PathLike) -> bool:
+    """Cut a torn last line (no final newline) off ``cells.jsonl``, keeping it in ``cells.jsonl.torn``.
 
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
+    Called before appending to an existing run, so a new row never glues onto
+    a fragment. Returns whether anything was cut.
+    """
+    path = Path(run_dir) / CELLS
+    if not path.exists():
+        return False
+    with open(path, "rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return False
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return False
+        fh.seek(0)
+        keep = fh.read().rfind(b"\n") + 1
+        fh.seek(keep)
+        fragment = fh.read()
+        if _parse_row(fragment) is not None:  # a whole row that only lacks its newline
+            fh.write(b"\n")
+            fragment = b""
+        else:
+            fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if fragment:
+        with open(Path(run_dir) / TORN, "ab") as torn:
+            torn.write(fragment + b"\n")
+    return bool(fragment)
+
+
+def _parse_row(raw: bytes) -> dict[str, Any] | None:
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return None
+    ok = isinstance(row, dict) and all(k in row for k in REQUIRED_KEYS) and isinstance(row["key"], str)
+    return row if ok else None
+
+
+def _row_error(path: Path, number: int, what: str) -> VibenchError:
+    return VibenchError(f"{path} line {number} is not a vibench row ({what}); fix or remove that line")
 
 
 def read_rows(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """All complete rows of a run (a torn trailing line is skipped)."""
+    """All rows of a run, one per cell (the last row of a key wins); a torn last line is skipped.
+
+    Raises
+    ------
+    VibenchError
+        When a line other than a torn last one is not a row: not UTF-8, not
+        JSON, not an object, or missing one of :data:`REQUIRED_KEYS`.
+    """
     path = Path(run_dir)
     if path.is_dir():
         path = path / CELLS
@@ -142,19 +214,60 @@ def read_rows(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
         if (path.parent / RUN).exists():
             return []
         raise VibenchError(f"{str(run_dir)!r} is not a vibench run directory (no {CELLS})")
-    rows = []
-    with open(path, "rb") as fh:
-        for line in fh:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise VibenchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    lines = data.split(b"\n")
+    torn = lines.pop() if lines else b""  # b"" when the file ends with a newline
+    rows: dict[str, dict[str, Any]] = {}
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise _row_error(path, number, "not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise _row_error(path, number, f"not JSON: {exc.msg}") from None
+        if not isinstance(row, dict):
+            raise _row_error(path, number, f"a JSON {type(row).__name__}, not an object")
+        missing = [k for k in REQUIRED_KEYS if k not in row]
+        if missing:
+            raise _row_error(path, number, f"no {missing[0]!r}")
+        if not isinstance(row["key"], str):
+            raise _row_error(path, number, "'key' is not a string")
+        rows.pop(row["key"], None)
+        rows[row["key"]] = row
+    last = _parse_row(torn) if torn.strip() else None  # else a crash inside the last write: repair() cuts it
+    if last is not None:
+        rows.pop(last["key"], None)
+        rows[last["key"]] = last
+    return list(rows.values())
 
 
-def done_keys(rows: Iterable[dict[str, Any]]) -> set[str]:
-    """Keys of the cells already recorded."""
-    return {r["key"] for r in rows if "key" in r}
+def drop_rows(run_dir: str | os.PathLike, keys: set[str]) -> int:
+    """Move the rows of ``keys`` from ``cells.jsonl`` to ``cells.retried.jsonl`` (atomically); return how many."""
+    path = Path(run_dir) / CELLS
+    if not keys or not path.exists():
+        return 0
+    keep, moved = [], []
+    for row in read_rows(run_dir):
+        (moved if row["key"] in keys else keep).append(row)
+    with open(Path(run_dir) / RETRIED, "a") as fh:
+        fh.writelines(dumps_row(r) + "\n" for r in moved)
+    tmp = path.with_name(CELLS + ".tmp")
+    with open(tmp, "w") as fh:
+        fh.writelines(dumps_row(r) + "\n" for r in keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return len(moved)
+
+
+def done_keys(rows: Iterable[dict[str, Any]], retry_failed: bool = False) -> set[str]:
+    """Keys of the cells already recorded (without ``error`` and ``timeout`` ones if ``retry_failed``)."""
+    return {r["key"] for r in rows if not (retry_failed and r.get("status") in ("error", "timeout"))}
 
 
 def load(run_dir: str | os.PathLike):

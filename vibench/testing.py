@@ -18,6 +18,7 @@ in a few seconds on the small tasks they use.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import numpy as np
@@ -26,11 +27,12 @@ from scipy.stats import norm
 from .approximation import Approximation, DrawsApproximation
 from .density import LogDensity
 from .errors import VibenchError
+from .jsonrow import jsonable
 from .method import SAMPLING_FAMILIES, Budget, Method
 from .task import Task
 from .truth import KINDS, Truth
 
-__all__ = ["check_method", "check_task", "DEFAULT_TASK", "DEFAULT_STEPS", "OPTIMIZATION_MEAN_TOL", "MIN_ESS"]
+__all__ = ["check_method", "check_task", "ConformanceError", "DEFAULT_TASK", "DEFAULT_STEPS", "OPTIMIZATION_MEAN_TOL", "MIN_ESS"]
 
 #: The task ``check_method`` fits unless told otherwise: AR(1) Gaussian, d = 3, rho = 0.5.
 DEFAULT_TASK = ("gaussian", {"dim": 3, "rho": 0.5})
@@ -49,8 +51,12 @@ ALPHA = 1e-3
 UNCLEAR_ERRORS = (AttributeError, IndexError, KeyError, NameError, TypeError, ZeroDivisionError, AssertionError)
 
 
+class ConformanceError(AssertionError):
+    """A contract clause that failed (an ``AssertionError``, so pytest shows it as a failed check)."""
+
+
 def _fail(where: str, msg: str):
-    raise AssertionError(f"{where}: {msg}")
+    raise ConformanceError(f"{where}: {msg}")
 
 
 def _z(n_tests: int) -> float:
@@ -67,12 +73,6 @@ def _array(where: str, what: str, value, shape: tuple, finite: bool = True) -> n
     return arr.astype(float)
 
 
-def _jsonable(value):  # what the runner converts before storing info
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
-
-
 def _check_approximation(where: str, approx, dim: int, finite: bool = True) -> None:
     if not isinstance(approx, Approximation):
         _fail(where, f"fit() must return a vibench.Approximation, got {type(approx).__name__}")
@@ -86,7 +86,7 @@ def _check_approximation(where: str, approx, dim: int, finite: bool = True) -> N
     if not isinstance(info, dict) or not all(isinstance(k, str) for k in info):
         _fail(where, "approximation.info must be a dict with string keys")
     try:
-        json.dumps(info, default=_jsonable)
+        json.dumps(jsonable(info, "info", strict=True), allow_nan=False)
     except (TypeError, ValueError) as exc:
         _fail(where, f"approximation.info values must be JSON-serializable (numpy scalars and arrays pass): {exc}")
     for key in ("n_logp", "n_grad"):
@@ -103,6 +103,7 @@ def _check_approximation(where: str, approx, dim: int, finite: bool = True) -> N
 def _supported_task(method: Method, task: Task | None) -> Task:
     """``task``; else the default task; else the first registered task (default size) the method supports."""
     from .registry import get_registry
+    from .runner import fit_view
 
     registry = get_registry()
     if task is not None:
@@ -113,7 +114,11 @@ def _supported_task(method: Method, task: Task | None) -> Task:
                       for name in [DEFAULT_TASK[0], *rest])
     reasons = []
     for candidate in candidates:
-        ok = method.supports(candidate)
+        view = fit_view(candidate)
+        supports = getattr(method, "supports", None)
+        if not callable(supports):  # optional: a duck-typed method supports every task
+            return candidate
+        ok = _hidden(f"method {method.name!r}", "supports()", view, lambda: supports(view))
         if ok is True:
             return candidate
         if not isinstance(ok, str) or not ok:
@@ -122,15 +127,109 @@ def _supported_task(method: Method, task: Task | None) -> Task:
     _fail(f"method {method.name!r}", "supports() rejects every task offered; pass task=. " + "; ".join(reasons))
 
 
-def _fit(method: Method, task: Task, budget: Budget, seed: int, global_seed: int) -> Approximation:
-    """Fit under ``default_rng(seed)``, with numpy's legacy global state seeded to ``global_seed``."""
+def _hidden(where: str, what: str, view: Task, call):
+    """``call()``, failing loudly if it read the view's hidden truth (even if it caught the error)."""
+    from .runner import TruthAccessError
+
+    try:
+        out = call()
+    except TruthAccessError as exc:
+        _fail(where, f"{what} read task.truth ({exc}); a method must never use the truth it is scored against")
+    if view.truth.was_read:
+        _fail(where, f"{what} read task.truth (and caught the error); a method must never use the truth it is "
+              "scored against")
+    return out
+
+
+class _Harness:
+    """The task as the kit's fits see it: truth hidden, fields reset before each fit, and a density
+    that also counts the rows it computes however it is called, to catch uncounted evaluations."""
+
+    def __init__(self, task: Task):
+        from .runner import fit_view
+
+        self.task, self.raw = task, 0
+        inner = task.log_density
+
+        def logp(x):
+            self.raw += len(x)
+            return inner.logp(x)
+
+        def logp_and_grad(x):
+            self.raw += len(x)
+            return inner.logp_and_grad(x)
+
+        self.density = LogDensity(inner.dim, logp, logp_and_grad)
+        self.view = fit_view(task)
+        self.view.log_density = self.density
+
+    def fresh(self) -> Task:
+        from .runner import fit_view
+
+        fit_view(self.task, self.view)
+        self.view.log_density = self.density
+        self.density.reset_counts()
+        self.raw = 0
+        return self.view
+
+    def cost(self, approx) -> dict[str, Any]:
+        """Counted evaluations (``info`` counts win, as in the runner), uncounted ones, iterations."""
+        info = getattr(approx, "info", None) or {}
+        counted = sum(int(info.get(k, getattr(self.density, k))) for k in ("n_logp", "n_grad"))
+        iterations = info.get("iterations")
+        iterations = int(iterations) if isinstance(iterations, (int, np.integer)) and not isinstance(iterations, bool) else None
+        return {"counted": counted, "raw": self.raw, "iterations": iterations}
+
+
+def _fit(where: str, method: Method, harness: _Harness, budget: Budget, seed: int, global_seed: int):
+    """Fit under ``default_rng(seed)``, with numpy's legacy global state seeded to ``global_seed``;
+    return the approximation and its cost."""
+    view = harness.fresh()
     saved = np.random.get_state()
     np.random.seed(global_seed)
     try:
-        task.log_density.reset_counts()
-        return method.fit(task, budget, np.random.default_rng(seed))
+        approx = _hidden(where, "fit()", view, lambda: method.fit(view, budget, np.random.default_rng(seed)))
     finally:
         np.random.set_state(saved)
+    return approx, harness.cost(approx)
+
+
+def _check_counted(where: str, cost: dict[str, Any]) -> None:
+    raw, counted = cost["raw"], cost["counted"]
+    if raw > 0 and counted == 0 or raw > 2 * counted + 10:
+        _fail(where, f"fit() evaluated the density at {raw} points but counted {counted}: evaluate through "
+              "task.log_density.logp / logp_and_grad (they count), or report the evaluations made elsewhere "
+              "as info['n_logp'] / info['n_grad']")
+
+
+def _check_layout(where: str, approx) -> None:
+    if isinstance(approx, DrawsApproximation):
+        chains, draws = approx.samples.shape[:2]
+        if chains > draws:
+            _fail(where, f"samples have {chains} chains of {draws} draws: DrawsApproximation takes "
+                  "(chains, draws, dim); are chains and draws swapped?")
+
+
+def _check_budget(where: str, budget: Budget, small_steps: int, small: dict[str, Any], full: dict[str, Any]) -> str:
+    """A smaller budget must cost less, unless the method stopped on its own within it.
+
+    By ``info["iterations"]`` where the method reports it (a fit that converged
+    in no more iterations than the small budget allows proves nothing), else by
+    counted evaluations.
+    """
+    if full["iterations"] is not None and small["iterations"] is not None:
+        if full["iterations"] <= small_steps:
+            return "unmeasured"
+        measure = "iterations"
+    elif full["counted"]:
+        measure = "counted"
+    else:
+        return "unmeasured"
+    if small[measure] >= full[measure]:
+        name = "evaluations" if measure == "counted" else measure
+        _fail(where, f"ignores its budget: Budget(steps={small_steps}) cost as much as Budget(steps={budget.steps}) "
+              f"({name} {small[measure]} vs {full[measure]}); budget.steps must bound the work")
+    return "ok"
 
 
 def check_method(method: Method, *, task: Task | None = None, budget: Budget | None = None, seed: int = 0,
@@ -144,7 +243,10 @@ def check_method(method: Method, *, task: Task | None = None, budget: Budget | N
     well-formed approximation or a clear exception. Accuracy: a sampler needs
     ESS >= :data:`MIN_ESS` and ``mean_err``, ``sd_err`` below ``z / sqrt(ESS)``
     (``z``: Bonferroni over ``2 * dim`` tests at level 1e-3); any other method
-    ``mean_err < 0.25`` and ``sd_err < log 2``.
+    ``mean_err < 0.25`` and ``sd_err < log 2``. The method sees the task as
+    the runner shows it: with its truth hidden (reading ``task.truth`` fails
+    the check). Every density evaluation must be counted; draws must be laid
+    out ``(chains, draws, dim)``; and a smaller budget must cost less.
 
     Parameters
     ----------
@@ -164,8 +266,10 @@ def check_method(method: Method, *, task: Task | None = None, budget: Budget | N
     -------
     dict
         ``task``, ``budget``, ``mean_err``, ``sd_err``, ``kl``, ``kl_estimator``,
-        ``ess`` (samplers), ``mean_tol``, ``sd_tol`` and ``steps1`` (what
-        ``Budget(steps=1)`` did: ``"ok"`` or the error).
+        ``ess`` (samplers), ``mean_tol``, ``sd_tol``, ``steps1`` (what
+        ``Budget(steps=1)`` did: ``"ok"`` or the error) and ``budget_check``
+        (``"ok"``, or ``"unmeasured"`` when the method shows neither counted
+        evaluations nor ``info["iterations"]``, or refused every small budget).
 
     Raises
     ------
@@ -176,11 +280,14 @@ def check_method(method: Method, *, task: Task | None = None, budget: Budget | N
     from .scoring.score import evaluate
 
     where = f"method {getattr(method, 'name', method)!r}"
-    for attr in ("name", "family", "steps_meaning"):
+    for attr in ("name", "family"):
         if not isinstance(getattr(method, attr, None), str) or not getattr(method, attr):
             _fail(where, f"{attr} must be a non-empty string, got {getattr(method, attr, None)!r}")
-    if not (callable(getattr(method, "supports", None)) and callable(getattr(method, "fit", None))):
-        _fail(where, "needs callable supports() and fit()")
+    if not isinstance(getattr(method, "steps_meaning", None), str) or not method.steps_meaning:
+        warnings.warn(f"{where}: steps_meaning is recommended (what Budget.steps counts); "
+                      "vibench shows 'iterations'", stacklevel=2)
+    if not callable(getattr(method, "fit", None)):
+        _fail(where, "needs a callable fit()")
     try:
         Budget(steps=0)
     except VibenchError:
@@ -190,9 +297,15 @@ def check_method(method: Method, *, task: Task | None = None, budget: Budget | N
     task = _supported_task(method, task)
     budget = budget if budget is not None else Budget(steps=DEFAULT_STEPS)
     where = f"method {method.name!r} on {task.label} with budget {budget}"
+    harness = _Harness(task)
+    prepare = getattr(method, "prepare", None)
+    if callable(prepare):
+        _hidden(where, "prepare()", harness.fresh(), lambda: prepare(harness.view))
 
-    approx, again = (_fit(method, task, budget, seed, global_seed) for global_seed in (1, 2))
+    (approx, cost), (again, _) = (_fit(where, method, harness, budget, seed, global_seed) for global_seed in (1, 2))
     _check_approximation(where, approx, task.dim)
+    _check_counted(where, cost)
+    _check_layout(where, approx)
     if not np.array_equal(np.asarray(approx.mean), np.asarray(again.mean)):
         _fail(where, f"two fits with default_rng({seed}) gave different means: draw all randomness from the "
               "rng passed to fit(), never from numpy's global state or a fresh seed")
@@ -218,18 +331,32 @@ def check_method(method: Method, *, task: Task | None = None, budget: Budget | N
             ess = f" at ESS {report['ess']:.0f}" if report["ess"] else ""
             _fail(where, f"inaccurate: {key} = {row[key]:.3g} > {report[tol]:.3g}{ess}; a larger budget= may help")
 
-    try:
-        small = _fit(method, task, Budget(steps=1), seed, global_seed=1)
-    except UNCLEAR_ERRORS as exc:
-        _fail(where, f"fit with Budget(steps=1) raised {type(exc).__name__}: {exc}; refuse a budget that is too "
-              "small with ValueError or VibenchError and a message naming the smallest budget accepted")
-    except Exception as exc:  # a deliberate refusal: it must say why
-        if not str(exc).strip():
-            _fail(where, f"fit with Budget(steps=1) raised {type(exc).__name__} without a message")
-        report["steps1"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
-    else:
-        _check_approximation(f"{where} (steps=1)", small, task.dim, finite=False)
-        report["steps1"] = "ok"
+    report["budget_check"] = "unmeasured"
+    for steps in (1, 10, 100):
+        if steps >= budget.steps:
+            break
+        try:
+            small, small_cost = _fit(where, method, harness, Budget(steps=steps), seed, global_seed=1)
+        except ConformanceError:
+            raise
+        except UNCLEAR_ERRORS as exc:
+            if steps == 1:
+                _fail(where, f"fit with Budget(steps=1) raised {type(exc).__name__}: {exc}; refuse a budget that is "
+                      "too small with ValueError or VibenchError and a message naming the smallest budget accepted")
+            continue
+        except Exception as exc:  # a deliberate refusal: it must say why
+            if not str(exc).strip():
+                _fail(where, f"fit with Budget(steps={steps}) raised {type(exc).__name__} without a message")
+            if steps == 1:
+                report["steps1"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+            continue
+        if steps == 1:
+            _check_approximation(f"{where} (steps=1)", small, task.dim, finite=False)
+            report["steps1"] = "ok"
+        _check_counted(f"{where} (steps={steps})", small_cost)
+        report["budget_check"] = _check_budget(where, budget, steps, small_cost, cost)
+        break
+    report.setdefault("steps1", "not run (budget has 1 step)")
     return report
 
 
@@ -269,14 +396,42 @@ def _check_moments(where: str, truth: Truth, x: np.ndarray, mean_se=None) -> lis
     y = x - truth.mean
     kurtosis = np.mean(y**4, axis=0) / np.mean(y**2, axis=0) ** 2
     heavy = [int(i) for i in np.flatnonzero(100 * kurtosis > n)]  # too few draws for a CLT on y_i^2
-    keep = [i for i in range(dim) if i not in heavy][:10]
-    cov = truth.cov if truth.cov is not None else np.diag(truth.sd**2)
-    prod = y[:, keep, None] * y[:, None, keep]
-    zc = np.abs(prod.mean(axis=0) - cov[np.ix_(keep, keep)]) / np.maximum(prod.std(axis=0) / np.sqrt(n), 1e-300)
-    if keep and np.max(zc) > _z(len(keep) * (len(keep) + 1) // 2):
-        i, j = np.unravel_index(np.argmax(zc), zc.shape)
-        _fail(where, f"draws disagree with the stated covariance at ({keep[i]}, {keep[j]}): z = {zc[i, j]:.1f}")
+    keep = np.array([i for i in range(dim) if i not in heavy], dtype=int)
+    if keep.size == 0:
+        return heavy
+    cov = truth.cov
+    if cov is None:  # only the marginal variances are stated
+        rows = cols = keep
+    else:
+        rows, cols = _pairs(keep, np.random.default_rng(0))
+    stated = truth.sd[rows] ** 2 if cov is None else np.asarray(cov)[rows, cols]
+    z = np.empty(len(rows))
+    for start in range(0, len(rows), 1000):  # bounded temporaries: n x 1000
+        part = slice(start, start + 1000)
+        prod = y[:, rows[part]] * y[:, cols[part]]
+        z[part] = np.abs(prod.mean(axis=0) - stated[part]) / np.maximum(prod.std(axis=0) / np.sqrt(n), 1e-300)
+    if np.max(z) > _z(len(rows)):
+        k = int(np.argmax(z))
+        _fail(where, f"draws disagree with the stated covariance at ({rows[k]}, {cols[k]}): z = {z[k]:.1f}")
     return heavy
+
+
+#: Most covariance entries ``check_task`` z-tests (all of them up to this many; else a sample).
+MAX_PAIRS = 5000
+
+
+def _pairs(keep: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Covariance entries to test: every (i, j) with i <= j; beyond :data:`MAX_PAIRS`, the diagonal,
+    the first off-diagonal and a random sample of the rest, so every coordinate is covered."""
+    i, j = np.triu_indices(len(keep))
+    if len(i) > MAX_PAIRS:
+        near = j - i <= 1
+        rest = np.flatnonzero(~near)
+        pick = np.sort(rng.choice(rest, size=max(0, MAX_PAIRS - int(near.sum())), replace=False)) \
+            if MAX_PAIRS > near.sum() else np.array([], dtype=int)
+        chosen = np.concatenate([np.flatnonzero(near), pick])
+        i, j = i[chosen], j[chosen]
+    return keep[i], keep[j]
 
 
 def check_task(task: Task, *, n_draws: int = 4000, seed: int = 0) -> dict[str, Any]:
