@@ -184,7 +184,8 @@ class Reference:
                      mean_se=self.mean_se, sd_se=self.sd_se, provenance=dict(self.provenance))
 
 
-def _coordinates(model) -> list[str]:
+def coordinate_names(model) -> list[str]:
+    """One name per flat unconstrained coordinate (``tau_log__``, ``beta[0]``, ...), in value_vars order."""
     point = model.initial_point()
     names = []
     for var in model.value_vars:
@@ -275,7 +276,7 @@ def compute_reference(model, settings: ReferenceSettings | None = None, label: s
 
     settings = settings or ReferenceSettings()
     pm = import_pymc()
-    names = _coordinates(model)
+    names = coordinate_names(model)
     started = time.perf_counter()
     with quiet_pymc():
         trace = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=1,
@@ -539,7 +540,7 @@ def reference_from_idata(model, idata, label: str = "model", keep: int = 4000) -
     from .pymc_bridge import unconstrained_draws
     from .scoring.diagnostics import chain_stats
 
-    names = _coordinates(model)
+    names = coordinate_names(model)
     try:
         rows = unconstrained_draws(model, getattr(idata, "posterior", idata))
     except ValueError as exc:

@@ -33,12 +33,9 @@ def free_variable_names(model) -> list[str]:
 
 def coordinate_names(model) -> list[str]:
     """One name per flat unconstrained coordinate (``tau_log__``, ``beta[0]``, ...)."""
-    point = model.initial_point()
-    names = []
-    for var in model.value_vars:
-        size = int(np.size(point[var.name]))
-        names += [var.name] if np.ndim(point[var.name]) == 0 else [f"{var.name}[{i}]" for i in range(size)]
-    return names
+    from ...reference import coordinate_names as names
+
+    return names(model)
 
 
 def to_unconstrained(model, values: dict[str, np.ndarray]) -> np.ndarray:
