@@ -192,3 +192,21 @@ def test_bring_your_own_truth_from_an_inference_data():
         vibench.tasks.from_pymc(model, name="conjugate", truth=idata.posterior.drop_vars("mu"))
     assert not reference.cache_dir().exists()  # no reference run, nothing stored
     json.dumps(truth.provenance)
+
+
+def test_constrained_simplex_draws_map_to_their_k_minus_1_free_coordinates():
+    # a Dirichlet's constrained draws have K entries, its value variable K - 1 (pathfinder on the HMMs)
+    import arviz as az
+    import pymc as pm
+
+    from vibench.pymc_bridge import unconstrained_draws
+
+    with pm.Model() as model:
+        pm.Dirichlet("w", a=np.ones(3))
+    w = np.random.default_rng(0).dirichlet(np.ones(3), size=(2, 50))
+    flat = unconstrained_draws(model, az.convert_to_dataset({"w": w}))
+    assert flat.shape == (2, 50, 2) and np.all(np.isfinite(flat))
+    # and back through PyMC's own simplex transform
+    rv = model["w"]
+    back = model.rvs_to_transforms[rv].backward(flat[0, 0], *rv.owner.inputs).eval()
+    np.testing.assert_allclose(back, w[0, 0], rtol=1e-8)

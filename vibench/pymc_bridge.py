@@ -307,8 +307,10 @@ def unconstrained_draws(model, posterior) -> np.ndarray:
             raise ValueError(f"the posterior has neither {value.name!r} nor {rv.name!r}; it has "
                              f"{', '.join(map(str, posterior.data_vars))}")
     chains, draws = next(iter(given.values()))[1].shape[:2]
-    for rv, (_, a) in given.items():
-        shape = tuple(np.shape(point[model.rvs_to_values[rv].name]))
+    for rv, (is_value, a) in given.items():
+        # a constrained draw may have another shape than its value variable (a simplex of K has K - 1
+        # free coordinates): only draws of the value variable itself must match it exactly
+        shape = tuple(np.shape(point[model.rvs_to_values[rv].name])) if is_value else a.shape[2:]
         if a.shape != (chains, draws) + shape:
             raise ValueError(f"{rv.name} has shape {a.shape}, expected {(chains, draws) + shape} (chain, draw, ...)")
     arrays = [given[rv][1].reshape((chains * draws,) + given[rv][1].shape[2:]) for rv in free]
