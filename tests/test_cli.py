@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import vibench
-from vibench.cli import main
+from vibench.cli import build_parser, main
 from vibench.store import ROW_COLUMNS
 
 
@@ -90,7 +90,7 @@ def test_debug_shows_the_traceback():
 
 
 def test_help_and_list_do_not_import_pymc():
-    code = ("import sys; from vibench.cli import main; main(['list', 'methods']); main(['list', 'tasks']); "
+    code = ("import sys; from vibench.cli import build_parser, main; main(['list', 'methods']); main(['list', 'tasks']); "
             "main(['list', 'suites']); print('PYMC', 'pymc' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and "PYMC False" in proc.stdout
@@ -206,3 +206,12 @@ def test_resume_of_an_old_run_without_a_digest_refuses_foreign_rows(tiny_suite, 
     capsys.readouterr()
     assert main(["run", str(other), "--resume", str(run_dir), "--no-progress"]) == 2
     assert "holds 2 rows that are not cells of suite 'tiny'" in capsys.readouterr().err
+
+
+def test_version_and_a_bare_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"vibench {vibench.__version__}"
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "usage: vibench" in captured.err

@@ -37,9 +37,19 @@ def _debug_flag(parser: argparse.ArgumentParser, default) -> None:
                         help="show tracebacks as well as one-line errors")
 
 
+def _version() -> str:
+    import importlib.metadata as md
+
+    try:
+        return md.version("vibench")
+    except md.PackageNotFoundError:  # pragma: no cover (a source tree that was never installed)
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so docs and tests can inspect it)."""
     p = _Parser(prog="vibench", description="Does optimization beat sampling on this posterior?")
+    p.add_argument("--version", action="version", version=f"vibench {_version()}")
     _debug_flag(p, False)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     real_add = sub.add_parser
@@ -100,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a bad argument (one line, exit 2)
         return exc.code if isinstance(exc.code, int) else 2
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command is None:  # a bare ``vibench`` is a usage error: help on stderr, exit 2
+        parser.print_help(sys.stderr)
+        return 2
     _one_line_warnings()
     try:
         from . import commands
