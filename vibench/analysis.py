@@ -277,7 +277,7 @@ def _verdict(group: pd.DataFrame, states: pd.Series, level: Level, by: str) -> d
     return row
 
 
-def verdicts(df: pd.DataFrame, levels: Sequence[Level] | None = None) -> pd.DataFrame:
+def verdicts(df: pd.DataFrame, levels: Sequence[Level] | None = None, c: pd.DataFrame | None = None) -> pd.DataFrame:
     """One verdict per task x size x level x cost (``by`` = ``time`` or ``evals``).
 
     Parameters
@@ -286,6 +286,8 @@ def verdicts(df: pd.DataFrame, levels: Sequence[Level] | None = None) -> pd.Data
         Rows as returned by :func:`vibench.load`.
     levels : sequence of Level, optional
         Default :func:`vibench.scoring.levels.parse_levels` ().
+    c : pandas.DataFrame, optional
+        ``cells(df)``, when the caller has it already.
 
     Returns
     -------
@@ -294,7 +296,7 @@ def verdicts(df: pd.DataFrame, levels: Sequence[Level] | None = None) -> pd.Data
         unresolved or none.
     """
     levels = list(levels or parse_levels())
-    c = cells(df)
+    c = cells(df) if c is None else c
     if c.empty:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     states = {level: cell_states(c, level) for level in levels}
@@ -317,7 +319,7 @@ def crossovers(v: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def floors(df: pd.DataFrame) -> pd.DataFrame:
+def floors(df: pd.DataFrame, c: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each method's accuracy at its largest budget per task and size; a floor only where reliable.
 
     Returns
@@ -328,7 +330,7 @@ def floors(df: pd.DataFrame) -> pd.DataFrame:
         plateau (dist moved less than 2 SE from the budget before; ``None``
         with one budget).
     """
-    c = cells(df)
+    c = cells(df) if c is None else c
     cols = ["task", "size", "dim", "method", "family", "kind", "steps", "reliable", "flags", "moments", "dist",
             "dist_floor", "kl", "prev_dist", "plateau"]
     if c.empty:

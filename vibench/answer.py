@@ -167,7 +167,8 @@ def answer_text(run: str | os.PathLike | pd.DataFrame, levels: Sequence[Level] |
         from .store import load
 
         df, levels = load(run), levels or analysis.levels_of(run)
-    v = analysis.verdicts(df, levels)
+    c = analysis.cells(df)  # once: the verdicts, the unreliable cells and the floors all read it
+    v = analysis.verdicts(df, levels, c)
     if v.empty:
         return "Answer: no finished cells to compare."
     n_seeds = int(df["seed"].nunique()) if "seed" in df else 1
@@ -177,7 +178,6 @@ def answer_text(run: str | os.PathLike | pd.DataFrame, levels: Sequence[Level] |
         out += _task_lines(group)
     out += ["", summary_line(v)]
     if full:
-        c = analysis.cells(df)
         out += ["", *_unreliable_lines(c), _unsupported_line(df), "", *_crossover_lines(analysis.crossovers(v)),
-                "", *_floor_lines(analysis.floors(df))]
+                "", *_floor_lines(analysis.floors(df, c))]
     return "\n".join(out)

@@ -622,8 +622,8 @@ def build_report(run_dir: str | os.PathLike, levels: Sequence | None = None) -> 
     except OSError as exc:
         raise VibenchError(f"cannot write the report into {str(out)!r}: {exc.strerror or exc}") from None
     c = analysis.cells(df)
-    win = analysis.verdicts(df, levels)
-    fl = analysis.floors(df)
+    win = analysis.verdicts(df, levels, c)
+    fl = analysis.floors(df, c)
     d = chart_data(c, df) if not c.empty else pd.DataFrame()
     figures = _plots(out, c, win, fl, thresholds)
     suite = meta.get("suite") or {}
