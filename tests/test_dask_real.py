@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-distributed = pytest.importorskip("distributed")
+import distributed  # noqa: F401  (dask[distributed] is a dependency: fail, never skip)
 
 import vibench  # noqa: E402
 from vibench.cell import Cell  # noqa: E402

@@ -1,9 +1,16 @@
-"""The example plugin installs like any third-party distribution and runs through ``vibench run``."""
+"""The example plugin installs like any third-party distribution and runs through ``vibench run``.
+
+It is pip-installed (no dependencies) from a copy of ``examples/vibench-example-plugin`` into a
+temporary target directory, and every check runs in a subprocess whose ``PYTHONPATH`` starts with
+that directory (``importlib.metadata`` finds its entry point there). Nothing is installed into the
+environment under test, and the checkout gains no build files: both are asserted afterwards.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,70 +23,75 @@ import vibench
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vibench-example-plugin"
 DIST = "vibench-example-plugin"
 ENV = {k: v for k, v in os.environ.items() if k != "VIBENCH_DISABLE_PLUGINS"}
+PROBE = f"import importlib.metadata as md; print(md.distribution({DIST!r}).locate_file(''))"
 
 
-def _python(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=ENV)
+def _python(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env or ENV)
 
 
-def _installed_from_here() -> bool:
-    """Is the example installed, editable, from this checkout (so reinstalling changes nothing)?"""
-    probe = _python("-c", textwrap.dedent(f"""
-        import importlib.metadata as md, json, vibench_rwm
-        print(json.loads(md.distribution({DIST!r}).read_text("direct_url.json") or "{{}}").get("url", ""))
-    """))
-    return probe.returncode == 0 and probe.stdout.strip() == EXAMPLE.as_uri()
+def _checkout_files() -> set[Path]:
+    return {p.relative_to(EXAMPLE) for p in EXAMPLE.rglob("*")}
 
 
 @pytest.fixture(scope="module")
-def example_installed():
-    """pip-install the example (editable, no dependencies), once; a no-op if already installed from here.
+def target_env(tmp_path_factory):
+    """The environment of a subprocess that sees the example, installed into a temporary target directory.
 
-    ``--no-build-isolation`` is fast and offline when the environment's setuptools can build
-    editable wheels; otherwise pip builds in an isolated environment from the configured index.
+    ``--no-build-isolation`` is fast and offline when the environment's setuptools can build wheels;
+    otherwise pip builds in an isolated environment from the configured index. After the module's
+    tests: the example is not installed here, and the checkout has the files it had.
     """
-    if not _installed_from_here():
-        errors = []
-        for extra in (["--no-build-isolation"], []):
-            proc = _python("-m", "pip", "install", "--no-deps", "-q", *extra, "-e", str(EXAMPLE))
-            if proc.returncode == 0:
-                break
-            errors.append(proc.stderr.strip().splitlines()[-1:] or ["?"])
-        else:
-            pytest.fail(f"cannot pip-install {EXAMPLE}: {errors}")
-        _make_importable_here()
-    assert _installed_from_here()
+    assert _python("-c", PROBE).returncode != 0, f"{DIST} is already installed in this environment"
+    before = _checkout_files()
+    root = tmp_path_factory.mktemp("example-plugin")
+    source, target = root / "source", root / "site-packages"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"))
+    errors = []
+    for extra in (["--no-build-isolation"], []):
+        proc = _python("-m", "pip", "install", "--no-deps", "--no-compile", "-q", *extra, "--target", str(target),
+                       str(source))
+        if proc.returncode == 0:
+            break
+        errors.append(proc.stderr.strip().splitlines()[-1:] or ["?"])
+    else:
+        pytest.fail(f"cannot pip-install {EXAMPLE} into {target}: {errors}")
+    env = dict(ENV, PYTHONPATH=os.pathsep.join([str(target), *filter(None, [ENV.get("PYTHONPATH")])]),
+               PYTHONDONTWRITEBYTECODE="1", VIBENCH_EXAMPLE_SOURCE=str(source))
+    found = _python("-c", PROBE, env=env)
+    assert found.returncode == 0 and Path(found.stdout.strip()) == target, found.stderr
+    yield env
+    assert _python("-c", PROBE).returncode != 0, f"{DIST} was left installed in this environment"
+    assert _checkout_files() == before, "the install wrote into the checkout"
 
 
-def _make_importable_here() -> None:
-    """Let this test process import what pip just installed (its .pth files run only at start-up),
-    so later tests that build the registry in-process do not see a plugin that cannot load."""
-    import importlib
-    import site
-    import sysconfig
+def test_nothing_is_installed_into_the_tested_environment(target_env):
+    """The parent process and a fresh interpreter without the target directory do not see the example."""
+    import importlib.metadata
 
-    from vibench.registry import reset_registry
-
-    site.addsitedir(sysconfig.get_paths()["purelib"])
-    importlib.invalidate_caches()
-    reset_registry()
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.distribution(DIST)
+    fresh = _python("-m", "pip", "list", "--format=json")
+    assert fresh.returncode == 0 and DIST not in {p["name"] for p in json.loads(fresh.stdout)}
+    assert _python("-c", PROBE, env=target_env).returncode == 0  # the target directory does
 
 
-def _vibench(*args: str) -> subprocess.CompletedProcess:
-    proc = _python("-m", "vibench.cli", *args)
+def _vibench(env: dict, *args: str) -> subprocess.CompletedProcess:
+    proc = _python("-m", "vibench.cli", *args, env=env)
     assert proc.returncode == 0, f"vibench {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
 
-def test_vibench_plugins_lists_the_example_with_its_distribution(example_installed):
-    out = _vibench("plugins").stdout
+def test_vibench_plugins_lists_the_example_with_its_distribution(target_env):
+    out = _vibench(target_env, "plugins").stdout
     line = next((ln for ln in out.splitlines() if ln.startswith("rwm ")), None)
     assert line is not None, out
     assert "vibench-example-plugin 0.1.0" in line and "methods: rwm" in line
     assert "FAILED" not in line
 
 
-def test_vibench_run_runs_the_plugin_method(example_installed, tmp_path):
+def test_vibench_run_runs_the_plugin_method(target_env, tmp_path):
     suite = tmp_path / "tiny_rwm.toml"
     suite.write_text(textwrap.dedent("""
         name = "tiny-rwm"
@@ -92,7 +104,7 @@ def test_vibench_run_runs_the_plugin_method(example_installed, tmp_path):
         name = "rwm"
         budgets = [500]
     """))
-    _vibench("run", str(suite), "--out", str(tmp_path / "results"), "--no-progress")
+    _vibench(target_env, "run", str(suite), "--out", str(tmp_path / "results"), "--no-progress")
     (run_dir,) = (tmp_path / "results").iterdir()
     df = vibench.load(run_dir)
     assert len(df) == 4
@@ -107,6 +119,7 @@ def test_vibench_run_runs_the_plugin_method(example_installed, tmp_path):
         json.dumps(info)
 
 
-def test_the_example_plugin_own_tests_pass(example_installed):
-    proc = _python("-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests"))
+def test_the_example_plugin_own_tests_pass(target_env):
+    tests = Path(target_env["VIBENCH_EXAMPLE_SOURCE"]) / "tests"  # the copy's tests, against the installed copy
+    proc = _python("-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests), env=target_env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

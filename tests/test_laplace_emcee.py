@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import arviz as az
 import numpy as np
 import pytest
 
@@ -38,12 +37,13 @@ def test_laplace_on_banana_is_wrong_in_the_expected_direction():
 def test_emcee_moments_agree_within_ess_scaled_tolerance():
     task = vibench.get_task("gaussian", dim=3, rho=0.5)
     approx = vibench.get_method("emcee").fit(task, vibench.Budget(3000), np.random.default_rng(3))
-    ess = az.ess(az.convert_to_dataset(approx.samples), method="bulk")["x"].values
-    # walkers of one ensemble are correlated, so use emcee's own autocorrelation for n_eff
+    # walkers of one ensemble are correlated, so use emcee's own autocorrelation for n_eff, not ArviZ's ESS
+    # (which takes the walkers for independent chains)
     n_eff = approx.samples.shape[0] * approx.samples.shape[1] / approx.info["autocorr_max"]
     se = task.truth.sd / np.sqrt(n_eff)
     assert np.all(np.abs(approx.mean - task.truth.mean) < 4.5 * se)
-    assert np.all(ess > 0)
+    # the sd's Monte Carlo error for near-Gaussian draws: sd / sqrt(2 n_eff)
+    assert np.all(np.abs(approx.sd - task.truth.sd) < 4.5 * se / np.sqrt(2))
     assert 0.2 < approx.info["acceptance"] < 0.9
     assert approx.info["walkers"] == 32 and approx.info["burn_in"] == 1500
 

@@ -17,7 +17,7 @@ from vibench.scoring.score import elbo, evaluate, kl_inclusive, psis_khat
 from vibench.tasks.gaussian import ar1_meanfield_kl, ar1_precision
 from vibench.truth import Truth, gaussian_truth
 
-from oracles import dense_kl
+from oracles import ar1_chains, dense_kl, meanfield_kl
 
 def random_gaussian(rng, d, scale=1.0):
     a = rng.standard_normal((d, d)) / np.sqrt(d)
@@ -72,7 +72,7 @@ def test_meanfield_optimum_on_ar1(ar1):
     prec = ar1_precision(100, 0.9)
     q = GaussianApproximation(ar1.truth.mean, sd=1 / np.sqrt(np.diag(prec)))
     row = evaluate(q, ar1, np.random.default_rng(0))
-    oracle = 0.5 * (np.sum(np.log(np.diag(prec))) - np.linalg.slogdet(prec)[1])
+    oracle = meanfield_kl(prec)
     assert row["kl_estimator"] == "closed-form"
     assert row["kl_se"] == 0.0
     assert row["kl"] == pytest.approx(oracle, rel=1e-9)
@@ -108,21 +108,20 @@ def test_log_evidence_minus_elbo_is_kl(ar1):
 def test_chain_stats_ess_of_autocorrelated_chains():
     rng = np.random.default_rng(6)
     phi, chains, n = 0.5, 4, 5000
-    x = np.zeros((chains, n, 2))
-    x[:, 0] = rng.standard_normal((chains, 2))
-    noise = rng.standard_normal((chains, n, 2)) * np.sqrt(1 - phi**2)
-    for t in range(1, n):
-        x[:, t] = phi * x[:, t - 1] + noise[:, t]
-    # AR(1) chains: ESS = N (1 - phi) / (1 + phi); the estimate's relative sd here is about 4%.
+    x = ar1_chains(rng, chains, n, 2, phi)
+    # AR(1) chains: ESS = N (1 - phi) / (1 + phi) (integrated autocorrelation time (1 + phi) / (1 - phi));
+    # the estimate's relative sd here is about 4%.
     expected = chains * n * (1 - phi) / (1 + phi)
     stats = chain_stats(x)
     np.testing.assert_allclose(stats.ess_bulk, expected, rtol=0.2)
+    assert stats.ess_min == pytest.approx(expected, rel=0.2)  # the smallest bulk or tail ESS: no cap binds
     # the MCMC standard error of the mean: sd / sqrt(ESS)
     np.testing.assert_allclose(stats.mcse_mean, 1 / np.sqrt(expected), rtol=0.2)
     np.testing.assert_allclose(stats.rhat, 1.0, atol=0.01)
     shifted = x.copy()
     shifted[0] += 1.0  # one chain in the wrong place
     assert chain_stats(shifted).rhat_max > 1.05
+
 
 
 # --- moment errors, inclusive KL, k-hat ------------------------------------------------

@@ -17,7 +17,10 @@ import vibench
 from vibench.method import OPTIMIZATION_FAMILIES
 from vibench.testing import check_method
 
-pytest.importorskip("pymc")
+# vibench[peers] is in the test extra that .ci/run installs: without it these tests fail, never skip
+import nutpie  # noqa: E402,F401
+import pymc_extras  # noqa: E402,F401
+
 warnings.filterwarnings("ignore", message=".*BLAS.*")
 
 
@@ -28,7 +31,6 @@ def _peers():
 
 
 def test_nutpie_on_a_numpy_density_passes_the_conformance_check():
-    pytest.importorskip("nutpie")
     method = _peers().NutpieNUTS()
     report = check_method(method, budget=vibench.Budget(500))
     assert report["ess"] > 400 and report["budget_check"] == "ok"
@@ -46,7 +48,6 @@ def test_nutpie_on_a_numpy_density_passes_the_conformance_check():
 
 
 def test_nutpie_on_a_pymc_model_returns_unconstrained_draws_in_the_task_order():
-    pytest.importorskip("nutpie")
     import pymc as pm
 
     y = np.array([0.8, 1.9, 1.2, 2.4, 0.3])
@@ -72,7 +73,6 @@ def test_nutpie_on_a_pymc_model_returns_unconstrained_draws_in_the_task_order():
 
 
 def test_pathfinder_passes_the_conformance_check_and_is_an_optimization_family():
-    pytest.importorskip("pymc_extras")
     assert "pathfinder" in OPTIMIZATION_FAMILIES
     method = _peers().Pathfinder()
     # on AR(1) rho = 0.5 its draws are 17 % too narrow (sd_err 0.17 > the 0.13 a sampler's draws must meet):
@@ -86,11 +86,12 @@ def test_pathfinder_passes_the_conformance_check_and_is_an_optimization_family()
 
 
 def test_dadvi_passes_the_conformance_check():
-    pytest.importorskip("pymc_extras")
     method = _peers().PyMCDADVI()
-    # 30 fixed draws: mean errors up to 0.33 posterior sd on this task (seeds 0-2), above the kit's 0.25
-    report = check_method(method, budget=vibench.Budget(1000), mean_tol=0.5)
-    assert report["kl_estimator"] == "closed-form"
+    # its answer is the optimum of an objective on 30 fixed draws: it claims to be worth about 30 exact draws
+    # (measured excess KL over the mean-field optimum 0.09-0.25 nats, seeds 0-2; the 200 exact draws the kit
+    # asks of a stochastic optimizer by default allow 0.056)
+    report = check_method(method, budget=vibench.Budget(1000), exact_draws=30)
+    assert report["kl_estimator"] == "closed-form" and report["rule"] == "exact-draws"
     task = vibench.get_task("gaussian", dim=3, rho=0.5)
     approx = method.fit(task, vibench.Budget(1000), np.random.default_rng(0))
     assert isinstance(approx, vibench.GaussianApproximation) and approx.is_diagonal

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-pytest.importorskip("pymc")
+import pymc  # noqa: E402,F401  (a hard dependency: a missing PyMC fails, never skips)
 
 CELLS = {
     # method: budget steps (under a second of fitting on gaussian dim=2; ADVI's check stops it at 11,000)

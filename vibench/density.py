@@ -74,7 +74,22 @@ class LogDensity:
         """Evaluations inside the block are not charged: both counters are restored on exit.
 
         For evaluations that are not a method's cost (scoring, diagnostics,
-        the runner's own checks).
+        fingerprints, reference runs, the conformance kit, the runner's own
+        checks). The counters are restored however the block ends, an
+        exception included; blocks nest.
+
+        Yields
+        ------
+        LogDensity
+            This density, so ``with task.log_density.uncounted() as ld: ld.logp(x)`` reads well.
+
+        Examples
+        --------
+        >>> ld = LogDensity(1, lambda x: -0.5 * (x**2).sum(1), lambda x: (-0.5 * (x**2).sum(1), -x))
+        >>> with ld.uncounted():
+        ...     _ = ld.logp(np.zeros((5, 1)))
+        >>> ld.n_logp
+        0
         """
         saved = (self.n_logp, self.n_grad)
         try:

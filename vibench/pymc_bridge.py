@@ -358,14 +358,9 @@ class PyMCBundle:
     layout: list
     extras: dict = field(default_factory=dict)
 
-    @contextlib.contextmanager
-    def uncounted(self) -> Iterator[None]:
+    def uncounted(self) -> contextlib.AbstractContextManager:
         """Evaluate inside the block without changing the task's ``LogDensity`` counters."""
-        counts = self.log_density.counts()
-        try:
-            yield
-        finally:
-            self.log_density.n_logp, self.log_density.n_grad = counts["n_logp"], counts["n_grad"]
+        return self.log_density.uncounted()
 
     def compiled(self, key: Any, build: Callable[[], Any]) -> Any:
         """``extras[key]``, built on first use (quietly, its evaluations uncounted)."""

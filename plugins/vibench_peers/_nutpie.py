@@ -106,19 +106,11 @@ def _prepared(task: Task) -> _Compiled:
     if found is None:
         t0 = time.perf_counter()
         found = _compile(task)
-        with task.log_density.uncounted() if hasattr(task.log_density, "uncounted") else _nothing():
+        with task.log_density.uncounted():
             _sample(task, found, WARM_STEPS, 2, np.random.default_rng(0), None)
         found.setup_s = time.perf_counter() - t0
         cache[_KEY] = found
     return found
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def prepare_nutpie(task: Task) -> None:

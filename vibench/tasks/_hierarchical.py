@@ -172,10 +172,8 @@ class NormalHierarchy:
         log_z = grid.log_norm
 
         def logpdf(z):
-            saved = density.counts()
-            value = density.logp(np.atleast_2d(z)) - log_z
-            density.n_logp, density.n_grad = saved["n_logp"], saved["n_grad"]
-            return value
+            with density.uncounted():  # scoring's evaluations, not a method's
+                return density.logp(np.atleast_2d(z)) - log_z
 
         def sample(n: int, rng: np.random.Generator) -> np.ndarray:
             s_draw = grid.sample(n, rng)
