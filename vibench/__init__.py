@@ -77,7 +77,7 @@ def evaluate(approximation: Approximation, task: Task, rng, family: str | None =
 
 
 def load(run_dir):
-    """Read a run directory's ``cells.jsonl`` into a pandas DataFrame; see :func:`vibench.store.load`."""
+    """A run as a DataFrame, from its directory, ``cells.jsonl`` or ``results.parquet`` (:func:`vibench.store.load`)."""
     from .store import load as _load
 
     return _load(run_dir)

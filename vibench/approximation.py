@@ -1,4 +1,13 @@
-"""``Approximation``: what every method returns, so one driver scores them all."""
+"""``Approximation``: what every method returns, so one driver scores them all.
+
+Every approximation also converts to an ArviZ ``InferenceData``
+(:meth:`Approximation.to_inference_data`): a ``posterior`` group with one
+variable ``x`` of dims ``(chain, draw, coordinate)``, the coordinate labelled
+by the task's coordinate names where known (``beta[0]``, ``tau_log__``), else
+``x[0]``, ``x[1]``, ... A sampler's draws are kept as they are, chain by chain;
+a Gaussian (or any other approximation with a sampler of its own) gives
+:data:`IID_DRAWS` independent draws of q as one chain.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,27 @@ import numpy as np
 
 from .truth import LOG_2PI, BandedPrecision, gaussian_logpdf
 
-__all__ = ["Approximation", "GaussianApproximation", "DrawsApproximation"]
+__all__ = ["Approximation", "GaussianApproximation", "DrawsApproximation", "IID_DRAWS", "coordinate_labels"]
+
+#: Draws :meth:`Approximation.to_inference_data` takes from an approximation that is not a set of draws.
+IID_DRAWS = 1000
+
+
+def coordinate_labels(names: list[str] | None, dim: int) -> list[str]:
+    """``names`` when there is one per coordinate (and no repeats), else ``x[0]``, ..., ``x[dim-1]``."""
+    if names is not None and len(names) == dim and len(set(map(str, names))) == dim:
+        return [str(n) for n in names]
+    return [f"x[{i}]" for i in range(dim)]
+
+
+def _inference_data(samples: np.ndarray, names: list[str] | None, attrs: dict[str, Any]):
+    """``samples (chain, draw, dim)`` as an ``InferenceData`` whose posterior is ``x`` over ``coordinate``."""
+    import arviz as az
+
+    labels = coordinate_labels(names, samples.shape[-1])
+    idata = az.from_dict(posterior={"x": samples}, dims={"x": ["coordinate"]}, coords={"coordinate": labels})
+    idata.posterior.attrs.update(attrs)
+    return idata
 
 
 class Approximation:
@@ -49,6 +78,34 @@ class Approximation:
     def logpdf(self, x: np.ndarray) -> np.ndarray | None:
         """Normalized log density at rows of ``x``, or ``None`` without a density."""
         return None
+
+    def to_inference_data(self, names: list[str] | None = None, n_draws: int = IID_DRAWS,
+                          rng: np.random.Generator | None = None):
+        """The approximation as ArviZ ``InferenceData``: ``n_draws`` independent draws as one chain.
+
+        Parameters
+        ----------
+        names : list of str, optional
+            One name per coordinate (the task's, e.g. a reference's
+            ``provenance["coordinates"]``); default ``x[0]``, ``x[1]``, ...
+        n_draws : int
+            Draws taken with :meth:`draws` (:class:`DrawsApproximation`
+            ignores it and keeps all its draws).
+        rng : numpy.random.Generator, optional
+            For the draws; default ``np.random.default_rng(0)``.
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``posterior.x`` with dims ``(chain, draw, coordinate)``; the
+            posterior's attrs say how the draws were made (``vibench_draws``).
+        """
+        if int(n_draws) < 1:
+            raise ValueError(f"n_draws must be >= 1, got {n_draws!r}")
+        rng = np.random.default_rng(0) if rng is None else rng
+        samples = np.asarray(self.draws(int(n_draws), rng), dtype=float).reshape(1, int(n_draws), self.dim)
+        return _inference_data(samples, names, {"vibench_draws": f"{int(n_draws)} iid draws of the approximation "
+                                                f"({type(self).__name__}), one chain"})
 
 
 class GaussianApproximation(Approximation):
@@ -269,6 +326,26 @@ class DrawsApproximation(Approximation):
     def flat(self) -> np.ndarray:
         """All draws as ``(chains * draws, dim)``."""
         return self.samples.reshape(-1, self.samples.shape[-1])
+
+    def to_inference_data(self, names: list[str] | None = None, n_draws: int = IID_DRAWS,
+                          rng: np.random.Generator | None = None):
+        """The sampler's draws as ArviZ ``InferenceData``, every chain and draw as it is.
+
+        Parameters
+        ----------
+        names : list of str, optional
+            One name per coordinate; default ``x[0]``, ``x[1]``, ...
+        n_draws, rng
+            Ignored (a sampler's draws are kept, not drawn again).
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``posterior.x`` with dims ``(chain, draw, coordinate)``.
+        """
+        chains, draws, _ = self.samples.shape
+        return _inference_data(self.samples, names, {"vibench_draws": f"the sampler's draws ({chains} chains x "
+                                                     f"{draws} draws)"})
 
     def draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` draws: evenly thinned when ``n`` <= available, else resampled."""

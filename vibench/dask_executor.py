@@ -42,12 +42,16 @@ _POLL_S = 1.0
 _HOSTS = threading.local()
 
 
-def run_on_worker(cell, debug: bool = False, timeout: float | None = None) -> dict:
-    """What a Dask task runs: ``cell`` in this worker thread's :class:`CellHost`, timed from now."""
+def run_on_worker(cell, debug: bool = False, timeout: float | None = None, draws_dir: str | None = None) -> dict:
+    """What a Dask task runs: ``cell`` in this worker thread's :class:`CellHost`, timed from now.
+
+    ``draws_dir`` (``--keep-draws``) is a path on the worker's file system: on a
+    cluster without a shared file system the draws stay on the worker that ran the cell.
+    """
     host = getattr(_HOSTS, "host", None)
     if host is None or host.debug != debug:
         host = _HOSTS.host = CellHost(debug=debug)
-    row = host.run(cell, timeout)
+    row = host.run(cell, timeout, draws_dir)
     try:
         from distributed import get_worker
 
@@ -70,6 +74,8 @@ class DaskExecutor(Executor):
     debug : bool
         Record tracebacks of failing cells.
     """
+
+    can_keep_draws = True
 
     def __init__(self, address: str, jobs: int | None = None, debug: bool = False):
         from distributed import Client, LocalCluster
@@ -110,7 +116,8 @@ class DaskExecutor(Executor):
         run_id = uuid.uuid4().hex[:8]
         futures = {}
         for cell in cells:
-            future = self.client.submit(run_on_worker, cell, self.debug, timeout, pure=False, retries=RETRIES,
+            future = self.client.submit(run_on_worker, cell, self.debug, timeout,
+                                        None if self.draws_dir is None else str(self.draws_dir), pure=False, retries=RETRIES,
                                         key=f"vibench-{cell.key}-{run_id}")
             futures[future] = cell
         pending = set(futures)

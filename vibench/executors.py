@@ -59,6 +59,10 @@ class Executor:
     jobs: int = 1
     #: Called with each cell as it starts (the progress bar shows it); ``None`` for nothing.
     on_cell_start = None
+    #: Whether the executor's workers can save each cell's draws (``--keep-draws``).
+    can_keep_draws: bool = False
+    #: Where each ``ok`` cell saves its draws (set by :func:`vibench.session.run_suite`); ``None``: nowhere.
+    draws_dir = None
 
     def _started(self, cell: Cell) -> None:
         if self.on_cell_start is not None:
@@ -81,6 +85,8 @@ class SerialExecutor(Executor):
     a worker process that can die alone.
     """
 
+    can_keep_draws = True
+
     def __init__(self, debug: bool = False):
         self.debug = debug
 
@@ -88,7 +94,7 @@ class SerialExecutor(Executor):
         warm_up()
         for cell in cells:
             self._started(cell)
-            yield run_cell(cell, debug=self.debug)
+            yield run_cell(cell, debug=self.debug, draws_dir=self.draws_dir)
 
 
 def describe_exit(code: int | None) -> str:
@@ -122,8 +128,13 @@ def _die_with_parent(parent_pid: int, pdeathsig: bool) -> None:
     threading.Thread(target=watch, name="vibench-parent-watch", daemon=True).start()
 
 
+def _message(cell: Cell, draws_dir) -> object:
+    """What a worker receives for one cell: the cell, or ``(cell, draws_dir)`` when draws are kept."""
+    return cell if draws_dir is None else (cell, str(draws_dir))
+
+
 def _serve(conn: Connection, debug: bool) -> None:
-    """A worker's loop: announce readiness, then run each cell received until ``None`` or EOF."""
+    """A worker's loop: announce readiness, then run each cell received (see :func:`_message`) until ``None`` or EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     warm_up()
     conn.send("ready")
@@ -134,8 +145,9 @@ def _serve(conn: Connection, debug: bool) -> None:
             return
         if cell is None:
             return
+        cell, draws_dir = cell if isinstance(cell, tuple) else (cell, None)
         try:
-            conn.send(run_cell(cell, debug=debug))
+            conn.send(run_cell(cell, debug=debug, draws_dir=draws_dir))
         except (BrokenPipeError, OSError):
             return
 
@@ -185,6 +197,8 @@ class ProcessExecutor(Executor):
         Record tracebacks of failing cells.
     """
 
+    can_keep_draws = True
+
     def __init__(self, jobs: int, debug: bool = False):
         if jobs < 1:
             raise VibenchError(f"--jobs must be >= 1, got {jobs}")
@@ -228,7 +242,7 @@ class ProcessExecutor(Executor):
                 for slot in self._slots:
                     if slot.cell is None and pending:
                         slot.cell, slot.started = pending.popleft(), time.monotonic()
-                        slot.conn.send(slot.cell)
+                        slot.conn.send(_message(slot.cell, self.draws_dir))
                         self._started(slot.cell)
                 busy = [s for s in self._slots if s.cell is not None]
                 wait_for = None
@@ -319,8 +333,8 @@ class CellHost:
         except subprocess.TimeoutExpired:
             return None
 
-    def run(self, cell: Cell, timeout: float | None = None) -> dict:
-        """Run ``cell`` in the host and return its row; never raises."""
+    def run(self, cell: Cell, timeout: float | None = None, draws_dir=None) -> dict:
+        """Run ``cell`` in the host and return its row (its draws saved in ``draws_dir``, if given); never raises."""
         try:
             if self._proc is None or self._proc.poll() is not None:
                 self.close()
@@ -329,7 +343,7 @@ class CellHost:
             return error_row(cell, "error", f"could not start a worker process: {one_line(exc)}")
         started = time.monotonic()
         try:
-            self._conn.send(cell)
+            self._conn.send(_message(cell, draws_dir))
             if self._conn.poll(timeout):
                 return self._conn.recv()
         except (EOFError, OSError, pickle.PickleError):

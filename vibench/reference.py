@@ -22,13 +22,15 @@ definition, per coordinate of the unconstrained vector:
 - E-BFMI of every chain at least ``min_bfmi`` (0.3, Stan's warning level).
 
 A run that fails is refused with a :class:`~vibench.VibenchError` naming each
-failed check; nothing is stored. An accepted one is stored as ``STEM.npz``
-(arrays) and ``STEM.json`` (provenance: versions, settings, seed, ESS, R-hat,
-MCSE, the command that made it) in :func:`cache_dir`, where ``STEM`` is the
-task name, its size parameters, a fingerprint of its log density (values at
-three fixed points, so changed data or model never reuse a stale reference)
-and a hash of the settings. References shipped with vibench
-(``vibench/tasks/references/``) are read when the cache has none;
+failed check; nothing is stored. An accepted one is stored as ``STEM.nc``, an
+ArviZ InferenceData NetCDF file (the kept draws as its posterior, the moments
+and the provenance: versions, settings, seed, ESS, R-hat, MCSE, the command
+that made it; :mod:`vibench.reference_store`), in :func:`cache_dir`, where
+``STEM`` is the task name, its size parameters, a fingerprint of its log
+density (values at three fixed points, so changed data or model never reuse a
+stale reference) and a hash of the settings. References stored before as
+``STEM.npz`` and ``STEM.json`` are still read. References shipped with
+vibench (``vibench/tasks/references/``) are read when the cache has none;
 ``vibench truth TASK [k=v ...] --refresh`` recomputes one into the cache.
 
 Tests and the CLI choose settings or force a refresh for everything built in a
@@ -39,90 +41,27 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import dataclasses
 import hashlib
-import json
-import os
-import re
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from . import console, reference_store
 from .cell import size_label
 from .density import LogDensity
 from .errors import VibenchError
+from .reference_settings import ReferenceSettings, format_settings, parse_settings
+from .reference_store import CACHE_ENV, SHIPPED_DIR, Reference, cache_dir
 from .truth import Truth
 
 __all__ = ["CACHE_ENV", "SHIPPED_DIR", "ReferenceSettings", "Reference", "ReferenceRefused", "RefusedTruth", "using",
            "cache_dir", "fingerprint", "compute_reference", "reference_truth", "reference_from_idata",
            "task_reference", "compare", "parse_settings", "format_settings", "TruthUnavailable"]
 
-#: Environment variable naming vibench's cache folder (references go to its ``references/``).
-CACHE_ENV = "VIBENCH_CACHE"
-#: References that ship with vibench, read when the cache has none.
-SHIPPED_DIR = Path(__file__).resolve().parent / "tasks" / "references"
 VERSIONED = ("vibench", "pymc", "pytensor", "arviz", "numpy", "scipy")
-
-
-@dataclass(frozen=True)
-class ReferenceSettings:
-    """How a reference is sampled and what it must pass (see the module docstring).
-
-    Attributes
-    ----------
-    chains, draws, tune, seed, target_accept
-        ``pm.sample`` arguments (chains run one after another, on one core).
-    keep : int
-        Evenly thinned draws stored with the reference (moments use all draws).
-    max_rhat, min_ess_bulk, min_ess_tail, max_divergences, min_bfmi
-        The checks: R-hat ``< max_rhat``, ESS ``>=`` its minimum for every
-        coordinate, divergences ``<=`` :meth:`allowed_divergences`, every chain's E-BFMI ``>= min_bfmi``.
-    max_divergence_rate : float
-        Divergent transitions allowed per post-tuning draw (all chains):
-        0.001, i.e. 0.1 %; ``0`` with ``max_divergences = 0`` is posteriordb's
-        zero-divergence rule.
-    """
-
-    chains: int = 4
-    draws: int = 5000
-    tune: int = 1000
-    seed: int = 0
-    target_accept: float = 0.9
-    keep: int = 4000
-    max_rhat: float = 1.01
-    min_ess_bulk: float = 1000.0
-    min_ess_tail: float = 1000.0
-    max_divergences: int = 0
-    min_bfmi: float = 0.3
-    max_divergence_rate: float = 0.001
-
-    def __post_init__(self):
-        if self.chains < 1 or self.draws < 10 or self.tune < 0 or self.keep < 1:
-            raise VibenchError(f"reference settings need chains >= 1, draws >= 10, tune >= 0, keep >= 1: {self}")
-        if not 0.0 < self.target_accept < 1.0:
-            raise VibenchError(f"reference target_accept must be in (0, 1), got {self.target_accept}")
-        if self.max_divergences < 0 or not 0.0 <= self.max_divergence_rate < 1.0:
-            raise VibenchError("reference max_divergences must be >= 0 and max_divergence_rate in [0, 1), got "
-                               f"{self.max_divergences} and {self.max_divergence_rate}")
-
-    def allowed_divergences(self) -> int:
-        """Divergent transitions after tuning a run may have: ``max_divergences`` or the rate's share, the larger."""
-        return max(int(self.max_divergences), int(self.max_divergence_rate * self.chains * self.draws))
-
-    def key(self) -> str:
-        """A short hash of the settings, part of the file name.
-
-        ``max_divergence_rate`` enters only when it is not its default, so
-        references stored before it existed (which had no divergences) keep their key.
-        """
-        data = asdict(self)
-        if data["max_divergence_rate"] == ReferenceSettings.max_divergence_rate:
-            del data["max_divergence_rate"]
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
 
 
 @dataclass
@@ -148,40 +87,13 @@ def using(settings: ReferenceSettings | None = None, refresh: bool | None = None
         _OPTIONS.reset(token)
 
 
-def cache_dir() -> Path:
-    """``$VIBENCH_CACHE/references``, else ``$XDG_CACHE_HOME/vibench/references`` or ``~/.cache/vibench/references``."""
-    root = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vibench"
-    return Path(root) / "references"
-
-
 def fingerprint(log_density: LogDensity) -> str:
     """A hash of the log density's values at three fixed points: changes when data or model change."""
     points = np.random.default_rng(20240601).standard_normal((3, log_density.dim))
-    saved = log_density.counts()
-    try:
+    with log_density.uncounted():
         values = np.asarray(log_density.logp(points), dtype=float)
-    finally:
-        log_density.n_logp, log_density.n_grad = saved["n_logp"], saved["n_grad"]
     text = f"{log_density.dim};" + ";".join(f"{v:.10e}" for v in values)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-@dataclass
-class Reference:
-    """An accepted reference run: moments from all draws, MCSEs, thinned draws, provenance."""
-
-    mean: np.ndarray
-    sd: np.ndarray
-    cov: np.ndarray
-    mean_se: np.ndarray
-    sd_se: np.ndarray
-    draws: np.ndarray
-    provenance: dict[str, Any]
-
-    def truth(self) -> Truth:
-        """The :class:`~vibench.Truth` of kind ``reference``."""
-        return Truth(kind="reference", mean=self.mean, sd=self.sd, cov=self.cov, draws=self.draws,
-                     mean_se=self.mean_se, sd_se=self.sd_se, provenance=dict(self.provenance))
 
 
 def coordinate_names(model) -> list[str]:
@@ -327,42 +239,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _stem(name: str, params: dict[str, Any], fp: str, settings: ReferenceSettings) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._=,+-]", "_", f"{name}-{size_label(params) or 'default'}")
-    return f"{safe}-{fp}-{settings.key()}"
-
-
-def _load(stem: str) -> Truth | None:
-    for folder in (cache_dir(), SHIPPED_DIR):
-        meta, arrays = folder / f"{stem}.json", folder / f"{stem}.npz"
-        if not (meta.is_file() and arrays.is_file()):
-            continue
-        try:
-            provenance = json.loads(meta.read_text())
-            with np.load(arrays) as data:
-                ref = Reference(**{k: data[k] for k in ("mean", "sd", "cov", "mean_se", "sd_se", "draws")},
-                                provenance={**provenance, "path": str(arrays)})
-        except (OSError, ValueError, KeyError) as exc:
-            warnings.warn(f"ignoring unreadable reference {arrays}: {exc}", stacklevel=3)
-            continue
-        return ref.truth()
-    return None
-
-
-def _save(ref: Reference, stem: str) -> Path:
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays, meta = folder / f"{stem}.npz", folder / f"{stem}.json"
-    tmp = folder / f".{stem}.{os.getpid()}"
-    with open(f"{tmp}.npz", "wb") as fh:
-        np.savez_compressed(fh, mean=ref.mean, sd=ref.sd, cov=ref.cov, mean_se=ref.mean_se, sd_se=ref.sd_se,
-                            draws=ref.draws)
-    os.replace(f"{tmp}.npz", arrays)
-    Path(f"{tmp}.json").write_text(json.dumps(ref.provenance, indent=1))
-    os.replace(f"{tmp}.json", meta)  # written last: a reference is complete once its .json exists
-    return arrays
-
-
 def reference_truth(name: str, params: dict[str, Any], log_density: LogDensity,
                     pymc_model: Callable[[], Any] | None = None, settings: ReferenceSettings | None = None,
                     command: str | None = None) -> Truth:
@@ -384,7 +260,7 @@ def reference_truth(name: str, params: dict[str, Any], log_density: LogDensity,
     Returns
     -------
     Truth
-        Kind ``reference``; ``provenance["path"]`` is the ``.npz`` file.
+        Kind ``reference``; ``provenance["path"]`` is the ``.nc`` file (or an old ``.npz``).
 
     Raises
     ------
@@ -394,38 +270,29 @@ def reference_truth(name: str, params: dict[str, Any], log_density: LogDensity,
     options = _OPTIONS.get()
     settings = settings or options.settings or ReferenceSettings()
     fp = fingerprint(log_density)
-    stem = _stem(name, params, fp, settings)
-    refusal = cache_dir() / f"{stem}.refused.json"
+    stem = reference_store.stem(name, params, fp, settings)
+    refusal, message = reference_store.read_refusal(stem)
     if not options.refresh:
-        found = _load(stem)
+        found = reference_store.load(stem)
         if found is not None:
             return found
-        if refusal.is_file():  # the same model, data and settings were refused before: NUTS is deterministic
-            try:
-                message = json.loads(refusal.read_text())["error"]
-            except (OSError, ValueError, KeyError):
-                message = None
-            if message:
-                raise ReferenceRefused(f"{message} [stored refusal {refusal.name}; `vibench truth ... --refresh` "
-                                       "recomputes it]")
+        if message:  # the same model, data and settings were refused before: NUTS is deterministic
+            raise ReferenceRefused(f"{message} [stored refusal {refusal.name}; `vibench truth ... --refresh` "
+                                   "recomputes it]")
     label = f"{name}({size_label(params)})"
-    warnings.warn(f"computing the reference truth of {label} ({settings.chains} chains x {settings.draws} draws "
-                  f"of PyMC NUTS), once: it is stored in {cache_dir()}", stacklevel=2)
+    console.info(f"computing the reference truth of {label} ({settings.chains} chains x {settings.draws} draws "
+                 f"of PyMC NUTS), once: it is stored in {cache_dir()}")  # information, not a warning
     try:
         ref = _run(log_density, pymc_model, settings, label)
     except ReferenceRefused as exc:
-        try:
-            refusal.parent.mkdir(parents=True, exist_ok=True)
-            refusal.write_text(json.dumps({"error": str(exc), "settings": asdict(settings), "fingerprint": fp,
-                                           "versions": _versions()}, indent=1))
-        except OSError:
-            pass
+        reference_store.write_refusal(stem, {"error": str(exc), "settings": asdict(settings), "fingerprint": fp,
+                                             "versions": _versions()})
         raise
     refusal.unlink(missing_ok=True)
     args = " ".join(f"{k}={v}" for k, v in sorted(params.items()))
     ref.provenance.update(task=name, params=params, fingerprint=fp,
                           command=command or f"vibench truth {name} {args} --refresh".replace("  ", " "))
-    ref.provenance["path"] = str(_save(ref, stem))
+    ref.provenance["path"] = str(reference_store.save(ref, stem))
     return ref.truth()
 
 
@@ -455,56 +322,6 @@ class RefusedTruth:
 
     def __repr__(self) -> str:
         return f"<refused truth: {self.message}>"
-
-
-def parse_settings(text: str | dict[str, Any] | None, where: str = "reference") -> ReferenceSettings | None:
-    """``ReferenceSettings`` from a suite's ``[tasks.reference]`` table or its :func:`format_settings` string.
-
-    Parameters
-    ----------
-    text : str or dict or None
-        ``{"draws": 20000, "target_accept": 0.95}`` or ``"draws=20000,target_accept=0.95"``; ``None`` or
-        ``""`` gives ``None`` (the defaults).
-    where : str
-        For messages.
-
-    Raises
-    ------
-    VibenchError
-        Unknown keys, values of the wrong type, or settings :class:`ReferenceSettings` refuses.
-    """
-    if text is None or text == "" or text == {}:
-        return None
-    if isinstance(text, str):
-        items = {}
-        for part in text.split(","):
-            key, sep, value = part.partition("=")
-            if not sep:
-                raise VibenchError(f"{where}: expected key=value, got {part!r}")
-            try:
-                items[key.strip()] = json.loads(value)
-            except ValueError:
-                raise VibenchError(f"{where}: {key.strip()} must be a number, got {value!r}") from None
-        text = items
-    if not isinstance(text, dict):
-        raise VibenchError(f"{where}: the reference settings must be a table, got {text!r}")
-    fields = {f.name: f.type for f in dataclasses.fields(ReferenceSettings)}
-    unknown = sorted(set(text) - set(fields))
-    if unknown:
-        raise VibenchError(f"{where}: unknown reference setting {unknown[0]!r}; allowed: {', '.join(fields)}")
-    values = {}
-    for key, value in text.items():
-        integer = fields[key] in (int, "int")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()):
-            raise VibenchError(f"{where}: {key} must be {'an integer' if integer else 'a number'}, got {value!r}")
-        values[key] = int(value) if integer else float(value)
-    return ReferenceSettings(**values)
-
-
-def format_settings(table: dict[str, Any]) -> str:
-    """The canonical string of a ``[tasks.reference]`` table (sorted ``key=value``, checked by :func:`parse_settings`)."""
-    parse_settings(table)
-    return ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(table.items()))
 
 
 def reference_from_idata(model, idata, label: str = "model", keep: int = 4000) -> Reference:
@@ -572,11 +389,8 @@ def _run(log_density: LogDensity, pymc_model, settings: ReferenceSettings, label
 
     if pymc_model is not None:
         return compute_reference(pymc_model(), settings, label, mode="NUMBA")
-    saved = log_density.counts()  # the Op calls the task's density: not a method's cost
-    try:
+    with log_density.uncounted():  # the Op calls the task's density: not a method's cost
         return compute_reference(pymc_bridge.op_model(log_density), settings, label, mode="FAST_RUN")
-    finally:
-        log_density.n_logp, log_density.n_grad = saved["n_logp"], saved["n_grad"]
 
 
 def task_reference(task, settings: ReferenceSettings | None = None) -> Reference:

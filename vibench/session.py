@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -62,6 +63,7 @@ def run_suite(
     on_start: Callable[[Path, int, int], None] | None = None,
     on_row: Callable[[dict], None] | None = None,
     retry_failed: bool = False,
+    keep_draws: bool = False,
 ) -> Path:
     """Run every missing cell of ``suite`` and append each row as it finishes.
 
@@ -82,14 +84,22 @@ def run_suite(
     retry_failed : bool
         With ``resume``: run ``error`` and ``timeout`` cells again too (their
         old rows move to ``cells.retried.jsonl``).
+    keep_draws : bool
+        Each cell that ends ``ok`` saves its approximation's draws as
+        InferenceData NetCDF in ``RUN_DIR/draws/`` (see
+        :func:`vibench.draws_io.draws_file`), written by the process that ran it.
 
     Returns
     -------
     Path
-        The run directory.
+        The run directory; its ``results.parquet`` is written when the run ends.
     """
     if retry_failed and resume is None:
         raise VibenchError("--retry-failed needs --resume RUN_DIR")
+    if keep_draws and not getattr(executor, "can_keep_draws", False):
+        executor.close()
+        raise VibenchError(f"--keep-draws is not supported with the {type(executor).__name__} (use the default "
+                           "executor or --jobs N)")
     if resume is not None:
         run_dir = Path(resume)
         meta = store.read_run_json(run_dir)
@@ -107,6 +117,10 @@ def run_suite(
         run_dir = store.create_run_dir(out, suite.name)
         meta = store.run_metadata(suite.to_dict())
     meta["executor"] = {"kind": type(executor).__name__, "jobs": executor.jobs}
+    if keep_draws:
+        executor.draws_dir = Path(run_dir) / "draws"
+        executor.draws_dir.mkdir(exist_ok=True)
+        meta["keep_draws"] = True
     if resume is not None:  # the full suite may now be run into a directory started with filters
         stored = store.done_keys(store.read_rows(run_dir))
         if len(all_cells) >= int(meta.get("n_cells") or 0):
@@ -122,12 +136,18 @@ def run_suite(
         on_start(run_dir, len(all_cells), len(todo))
     timeout = timeout if timeout is not None else suite.timeout
     try:
-        for row in executor.run(todo, timeout=timeout):
-            store.append_row(run_dir, row)
-            if on_row:
-                on_row(row)
+        with store.RowWriter(Path(run_dir) / store.CELLS) as writer:  # rows written at once, fsynced in batches
+            for row in executor.run(todo, timeout=timeout):
+                writer.write(row)
+                if on_row:
+                    on_row(row)
     finally:
         executor.close()
     meta["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     store.write_run_json(run_dir, meta)
+    try:
+        store.write_parquet(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the run is complete in cells.jsonl; the Parquet copy is a convenience
+        warnings.warn(f"{run_dir}: results.parquet not written ({type(exc).__name__}: {exc}); "
+                      "cells.jsonl holds every row", stacklevel=2)
     return run_dir

@@ -1,14 +1,28 @@
-"""The run directory: ``run.json`` (what ran, where, when) and ``cells.jsonl`` (one line a cell).
+"""The run directory: ``run.json`` (what ran, where, when), ``cells.jsonl`` (one line a cell), ``results.parquet``.
 
 Each finished cell is appended as one complete line of strict JSON (no NaN or
 Infinity tokens: see :mod:`vibench.jsonrow`) with a single ``write`` on an
-``O_APPEND`` descriptor, then flushed to disk, so a run killed at any point
-leaves only whole lines behind. A torn last line (a crash inside ``write``) is
-skipped on reading and cut off (kept in ``cells.jsonl.torn``) before anything
-is appended again. Any other line that is not a row is an error, never
-silently dropped. ``--resume`` reruns only the cells whose keys are missing;
-``--retry-failed`` also the ``error`` and ``timeout`` ones, whose old rows
-move to ``cells.retried.jsonl`` so the run keeps one row per cell.
+``O_APPEND`` descriptor, so a run killed at any point leaves only whole lines
+behind. A torn last line (a crash inside ``write``) is skipped on reading and
+cut off (kept in ``cells.jsonl.torn``) before anything is appended again. Any
+other line that is not a row is an error, never silently dropped.
+``--resume`` reruns only the cells whose keys are missing; ``--retry-failed``
+also the ``error`` and ``timeout`` ones, whose old rows move to
+``cells.retried.jsonl`` so the run keeps one row per cell.
+
+What a crash can lose. :class:`~vibench.row_writer.RowWriter` hands every row to the kernel at
+once (one ``write``, nothing buffered in the process), so a killed or
+crashed vibench (``SIGKILL``, the OOM killer, a segfault) loses no row that
+was written. It calls ``fsync`` once :data:`FSYNC_ROWS` rows are pending or
+:data:`FSYNC_SECONDS` seconds after the first pending row, whichever comes
+first, and when it closes: a power loss or a kernel crash may lose at most the
+rows written since the last ``fsync`` (fewer than 50, all from the last 5 s;
+those cells run again on ``--resume``), never more, and never an earlier line.
+
+When a run (or a resumed run) ends, its rows are also written to
+``results.parquet`` (:mod:`vibench.parquet_io`): the same table as flat
+Parquet columns for pandas, pyarrow, DuckDB or Polars. ``cells.jsonl`` stays
+the record: :func:`load` reads it when it is there.
 """
 
 from __future__ import annotations
@@ -25,14 +39,17 @@ from typing import Any, Iterable
 from .errors import VibenchError
 from .columns import ROW_COLUMNS
 from .jsonrow import dumps_row, jsonable
+from .row_writer import FSYNC_ROWS, FSYNC_SECONDS, RowWriter
 
 __all__ = ["ROW_COLUMNS", "create_run_dir", "write_run_json", "read_run_json", "append_row", "read_rows", "load",
-           "run_metadata", "repair", "drop_rows", "safe_name", "done_keys", "REQUIRED_KEYS"]
+           "run_metadata", "repair", "drop_rows", "safe_name", "done_keys", "REQUIRED_KEYS", "RowWriter",
+           "write_parquet", "FSYNC_ROWS", "FSYNC_SECONDS", "PARQUET"]
 
 CELLS = "cells.jsonl"
 RUN = "run.json"
 TORN = CELLS + ".torn"
 RETRIED = "cells.retried.jsonl"
+PARQUET = "results.parquet"
 #: What every stored row must have to count as a row.
 REQUIRED_KEYS = ("key", "task", "method", "status")
 
@@ -142,14 +159,9 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
 
 
 def append_row(run_dir: Path, row: dict[str, Any]) -> None:
-    """Append one row as one line of strict JSON: a single write, flushed and fsynced."""
-    line = (dumps_row(row) + "\n").encode()
-    fd = os.open(Path(run_dir) / CELLS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Append one row as one line of strict JSON: one write, then fsync (a one-off; runs use :class:`RowWriter`)."""
+    with RowWriter(Path(run_dir) / CELLS, every_rows=1) as writer:
+        writer.write(row)
 
 
 def repair(run_dir: str | os.PathLike) -> bool:
@@ -270,28 +282,69 @@ def done_keys(rows: Iterable[dict[str, Any]], retry_failed: bool = False) -> set
     return {r["key"] for r in rows if not (retry_failed and r.get("status") in ("error", "timeout"))}
 
 
-def load(run_dir: str | os.PathLike):
+def _frame(rows: list[dict[str, Any]]):
+    """Rows as :func:`load`'s frame: :data:`ROW_COLUMNS` first; missing values of object columns are ``None``."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    for col in ROW_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    rest = [c for c in df.columns if c not in ROW_COLUMNS]
+    df = df[ROW_COLUMNS + rest]
+    for col in df.columns:  # a key some rows lack is NaN there: make it None, as a null of the row itself
+        if df[col].dtype == object:
+            missing = df[col].isna()
+            if missing.any():
+                df[col] = pd.Series([None if m else v for v, m in zip(df[col], missing)], index=df.index,
+                                    dtype=object)
+    return df
+
+
+def load(path: str | os.PathLike):
     """A run's rows as a pandas DataFrame, one row per cell.
 
     Parameters
     ----------
-    run_dir : path
-        A run directory (or its ``cells.jsonl``).
+    path : path
+        A run directory, its ``cells.jsonl`` or its ``results.parquet``. A
+        directory is read from ``cells.jsonl`` (the record, complete even
+        while the run goes on), or from ``results.parquet`` when it holds
+        only that.
 
     Returns
     -------
     pandas.DataFrame
         The :data:`ROW_COLUMNS` first, then the rest (``size``, ``key``,
         ``info``, ...). ``params`` holds dicts; ``size`` is the same as a
-        short string (``dim=10,rho=0.9``) for grouping.
+        short string (``dim=10,rho=0.9``) for grouping. The same frame
+        whichever file it is read from.
+
+    Raises
+    ------
+    VibenchError
+        When ``path`` is not a run directory or one of its files, or a file is damaged.
     """
-    import pandas as pd
+    from .parquet_io import read_frame
 
-    rows = read_rows(run_dir)
-    df = pd.DataFrame(rows)
-    for col in ROW_COLUMNS:
-        if col not in df.columns:
-            df[col] = None
-    rest = [c for c in df.columns if c not in ROW_COLUMNS]
-    return df[ROW_COLUMNS + rest]
+    path = Path(path)
+    if path.is_dir() and not (path / CELLS).exists() and (path / PARQUET).exists():
+        path = path / PARQUET
+    if path.suffix == ".parquet":
+        if not path.is_file():
+            raise VibenchError(f"{str(path)!r} does not exist")
+        return read_frame(path)
+    return _frame(read_rows(path))
 
+
+def write_parquet(run_dir: str | os.PathLike) -> Path:
+    """Write ``RUN_DIR/results.parquet`` from ``cells.jsonl`` (atomically) and return its path.
+
+    Raises
+    ------
+    VibenchError
+        When pyarrow is not installed or the run cannot be read.
+    """
+    from .parquet_io import write_frame
+
+    return write_frame(_frame(read_rows(run_dir)), Path(run_dir) / PARQUET)
