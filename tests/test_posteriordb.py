@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-pytest.importorskip("pymc")
+import pymc  # noqa: E402,F401  (a hard dependency: a missing PyMC fails, never skips)
 
 from vibench.pymc_bridge import log_density_from_model, quiet_pymc  # noqa: E402
 from vibench.tasks import posteriordb as pdb  # noqa: E402
@@ -197,7 +197,7 @@ def test_forward_algorithm_matches_a_loop():
         np.testing.assert_allclose(got, logsumexp(gamma), rtol=1e-12)
 
 
-def test_draws_roundtrip_and_clone(tmp_path, monkeypatch):
+def test_draws_roundtrip_and_clone(tmp_path, monkeypatch, capsys):
     """float32 byte planes decode exactly; a clone named by $VIBENCH_POSTERIORDB is read instead."""
     x = np.random.default_rng(0).normal(size=(10, 1000, 3))
     np.testing.assert_array_equal(decode_draws(encode_draws(x), x.shape), x.astype(np.float32).astype(float))
@@ -222,3 +222,9 @@ def test_draws_roundtrip_and_clone(tmp_path, monkeypatch):
     task = pdb.make_task("posteriordb:kidiq-kidscore_momhs")
     assert "clone" in task.truth.provenance["source"]
     np.testing.assert_allclose(task.truth.mean, _task("posteriordb:kidiq-kidscore_momhs").truth.mean)
+    from vibench import cli
+
+    capsys.readouterr()
+    assert cli.main(["list", "posteriordb"]) == 0  # what the clone has, and which posteriors are tasks
+    lines = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert lines == {"kidiq-kidscore_momhs": "task", "other-untranslated": "no translation"}

@@ -2,13 +2,18 @@
 
 User errors (:class:`~vibench.errors.VibenchError`, and bad arguments) print
 one line on stderr and exit 2; ``--debug`` (before or after the command) adds
-the traceback above that line and never changes the exit code. Nothing here
+the traceback above that line and never changes the exit code. ``-q`` and
+``-v`` (before or after the command too) set how much is said
+(:mod:`vibench.console`): information lines ``vibench: ...`` and the progress
+bar go with ``-q``; warnings print as one line, ``vibench: warning: ...``, and
+third-party banners (ArviZ's refactor notice) not at all. Nothing here
 imports PyMC: only running a PyMC method does.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 import warnings
@@ -33,8 +38,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _debug_flag(parser: argparse.ArgumentParser, default) -> None:
+    """The global options; on a subcommand (``default`` SUPPRESS) they may follow it: ``vibench run x -q``."""
     parser.add_argument("--debug", action="store_true", default=default,
                         help="show tracebacks as well as one-line errors")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="no progress bar and no information lines; only warnings, errors and the result: "
+                             "run prints its directory and the answer's summary line, show the summary line, "
+                             "report the report's path")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="more detail: run prints a line per finished cell, report prints the full answer")
 
 
 def _version() -> str:
@@ -73,15 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_DIR", help="run only the cells missing from this run directory")
     run.add_argument("--retry-failed", action="store_true",
                      help="with --resume: also run again the cells whose row is an error or a timeout")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--keep-draws", action="store_true",
+                     help="save each finished cell's draws as ArviZ NetCDF in RUN_DIR/draws/")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress bar (it shows cells done, the elapsed time, what runs now: building, compiling, "
+                          "fitting or scoring a cell when cells run in this process, the cell each worker got "
+                          "otherwise; and the time left only once 20%% of the cells are done, as cells differ in "
+                          "cost by orders of magnitude)")
 
     lst = sub.add_parser("list", help="list installed tasks, methods or built-in suites")
-    lst.add_argument("what", choices=["tasks", "methods", "suites"])
+    lst.add_argument("what", choices=["tasks", "methods", "suites", "posteriordb"],
+                     help="posteriordb: the posteriors of the source ($VIBENCH_POSTERIORDB or the shipped ones) and which are tasks")
 
     show = sub.add_parser("show", help="print a run's summary table")
     show.add_argument("run_dir")
 
-    report = sub.add_parser("report", help="print the answer and write plots and report.html into RUN_DIR/report/")
+    report = sub.add_parser("report", help="write plots and report.html into RUN_DIR/report/; print the answer's "
+                                           "summary line and the report's path (-v: the full answer)")
     report.add_argument("run_dir")
     report.add_argument("--thresholds", type=_csv, help="comma-separated KL thresholds (default: the suite's)")
 
@@ -96,10 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _one_line_warnings() -> None:
-    def show(message, category, filename, lineno, file=None, line=None):
-        print(f"vibench: warning: {message}", file=sys.stderr)
+#: Third-party notices that are not the user's to act on, silenced before any command runs:
+#: ArviZ 0.2x's once-a-day "ArviZ is undergoing a major refactor" FutureWarning (its message starts with a newline).
+_SILENCED = [(r"\s*ArviZ is undergoing a major refactor", FutureWarning)]
 
+
+def _one_line_warnings() -> None:
+    """Warnings print as one line, ``vibench: warning: ...`` (none for an empty message); banners are silenced."""
+    from . import console
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        console.warning(str(message))
+
+    for pattern, category in _SILENCED:
+        warnings.filterwarnings("ignore", message=pattern, category=category)
     warnings.showwarning = show
 
 
@@ -113,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # a bare ``vibench`` is a usage error: help on stderr, exit 2
         parser.print_help(sys.stderr)
         return 2
+    if args.quiet and args.verbose:
+        print("vibench: error: -q/--quiet and -v/--verbose cannot be used together", file=sys.stderr)
+        return 2
+    from . import console
+
+    console.setup(-1 if args.quiet else 1 if args.verbose else 0)
     _one_line_warnings()
     try:
         from . import commands
@@ -127,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vibench: interrupted; finished cells are saved (use --resume to continue)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # ``vibench list tasks | head``: the reader left, no traceback
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        except (AttributeError, OSError, ValueError):
+            pass
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,31 +2,76 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
+from . import console
 from .errors import VibenchError
 
 __all__ = ["cmd_run", "cmd_list", "cmd_show", "cmd_plugins", "cmd_report", "cmd_truth"]
 
 
-def _progress(total_todo: int, enabled: bool):
+#: The bar estimates the time left only once this share of the cells is done: cells differ in cost by orders of
+#: magnitude (a Laplace fit takes milliseconds, a PyMC NUTS cell a minute), so an early rate predicts nothing.
+ETA_AFTER = 0.2
+#: What the bar says a cell is doing, per phase (:func:`vibench.console.phase`); ``running`` is all a worker shows.
+_PHASES = {"building task": "building {task}", "compiling": "compiling {task} for {method}",
+           "fitting": "fitting {cell}", "scoring": "scoring {cell}", "running": "running {cell}"}
+
+
+def _doing(cell, phase: str) -> str:
+    from .cell import size_label
+
+    task = f"{cell.task}({size_label(cell.params_dict)})"
+    return _PHASES.get(phase, phase + " {cell}").format(task=task, method=cell.method, cell=cell)
+
+
+def _progress(total_todo: int, enabled: bool, tick: bool = True):
+    """The run's progress bar: cells done, elapsed time, what runs now, and the time left after ETA_AFTER.
+
+    With ``tick``, a thread redraws it every second on a terminal, so the clock moves during a long cell.
+    """
+    import threading
+
     from tqdm import tqdm
 
     tqdm.monitor_interval = 0  # no monitor thread writing to stderr while a cell's output is captured
 
-    return tqdm(total=total_todo, unit="cell", disable=not enabled, file=sys.stderr, dynamic_ncols=True,
-                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} cells [{elapsed}<{remaining}] {postfix}")
+    class Bar(tqdm):
+        @property
+        def format_dict(self):
+            d = super().format_dict
+            n, total, elapsed = d["n"], d["total"], d["elapsed"]
+            left = ""
+            if total and ETA_AFTER * total <= n < total and elapsed > 0:  # the mean rate so far, not tqdm's EMA
+                left = f", ~{self.format_interval(elapsed * (total - n) / n)} left"
+            return {**d, "left": left, "doing": d.get("postfix") or ""}
+
+        def close(self):
+            if getattr(self, "ticking", None) is not None:
+                self.ticking.set()
+            super().close()
+
+    stream = console.terminal()
+    bar = Bar(total=total_todo, unit="cell", disable=not enabled, file=stream, dynamic_ncols=True,
+              bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} cells [{elapsed}{left}] {doing}")
+    bar.ticking = threading.Event()
+
+    def redraw():
+        while not bar.ticking.wait(1.0):
+            bar.refresh()
+
+    if enabled and tick and stream.isatty():
+        threading.Thread(target=redraw, name="vibench-progress", daemon=True).start()
+    return bar
 
 
 def cmd_run(args) -> int:
     """``vibench run SUITE``: run, store, print the table."""
-    from .executors import check_timeout, make_executor
+    from .executors import ProcessExecutor, check_timeout, make_executor
     from .session import run_suite
     from .store import load
     from .suite import load_suite
-    from .table import format_summary
 
     suite = load_suite(args.suite).filtered(args.tasks, args.methods)
     if args.seed is not None:
@@ -42,31 +87,46 @@ def cmd_run(args) -> int:
     executor = make_executor(jobs=args.jobs, dask=args.dask, timeout=timeout, debug=args.debug)
     bar = None
     started = time.perf_counter()
+    quiet = console.verbosity() < 0
 
     def on_start(run_dir, n_total, n_todo):
         nonlocal bar
-        print(f"vibench: {suite.name}: {n_todo} of {n_total} cells to run -> {run_dir}", file=sys.stderr)
-        bar = _progress(n_todo, enabled=not args.no_progress)
+        console.info(f"{suite.name}: {n_todo} of {n_total} cells to run -> {run_dir}")
+        # no redrawing thread while worker processes are forked: a fork must not copy a lock it holds
+        bar = _progress(n_todo, enabled=not (args.no_progress or quiet), tick=not isinstance(executor, ProcessExecutor))
+        bar.set_postfix_str("starting", refresh=True)
 
-    def on_cell_start(cell):
+    def on_phase(cell, phase):  # in this process only: with worker processes a cell is just "running"
         if bar is not None:
-            bar.set_postfix_str(f"running {cell}", refresh=True)
+            bar.set_postfix_str(_doing(cell, phase), refresh=True)
 
     def on_row(row):
         if row["status"] in ("error", "timeout"):
-            bar.write(f"vibench: {row['task']}({row['size']}) {row['method']}: {row['status']}: {row['error']}",
-                      file=sys.stderr)
+            console.write_line(f"vibench: {row['task']}({row['size']}) {row['method']}: {row['status']}: "
+                               f"{row['error']}")
+        elif console.verbosity() > 0:
+            fit = f", fit {row['fit_s']:.3g} s" if isinstance(row.get("fit_s"), (int, float)) else ""
+            console.debug(f"{row['status']}: {row['task']}({row['size']}) {row['method']}"
+                          f"[{(row.get('budget') or {}).get('steps', '?')}] seed={row['seed']}{fit}")
         bar.update(1)
+        if bar.total and bar.n >= bar.total:
+            bar.set_postfix_str("done", refresh=True)
 
-    executor.on_cell_start = on_cell_start
+    executor.on_cell_start = lambda cell: on_phase(cell, "running")
 
     try:
-        run_dir = run_suite(suite, executor, out=args.out, resume=args.resume, timeout=timeout,
-                            on_start=on_start, on_row=on_row, retry_failed=args.retry_failed)
+        with console.phases(on_phase):
+            run_dir = run_suite(suite, executor, out=args.out, resume=args.resume, timeout=timeout,
+                                on_start=on_start, on_row=on_row, retry_failed=args.retry_failed,
+                                keep_draws=getattr(args, "keep_draws", False))
     finally:
         if bar is not None:
             bar.close()
-    print(format_summary(load(run_dir)))
+    if quiet:  # the run directory and the answer's summary line
+        print(run_dir)
+        print(_summary_line(run_dir))
+        return 0
+    _print_summary(load(run_dir))
     print(f"\n{run_dir}  ({time.perf_counter() - started:.1f} s)")
     _print_answer(run_dir)
     return 0
@@ -75,7 +135,47 @@ def cmd_run(args) -> int:
 def _print_answer(run_dir) -> None:
     from .answer import answer_text
 
-    print(answer_text(run_dir))
+    console.print_text(answer_text(run_dir))
+
+
+def _summary_line(run_dir, levels=None) -> str:
+    """The answer's summary line (``At moments<=0.1 (by time): optimization wins ...``) of a stored run."""
+    from .analysis import cells, levels_of, verdicts
+    from .answer import summary_line
+    from .store import load
+
+    df = load(run_dir)
+    return summary_line(verdicts(df, levels or levels_of(run_dir), cells(df)))
+
+
+#: The summary table's columns left out first when it does not fit the terminal.
+_SUMMARY_DROP = ["family", "kl_estimator", "dist_floor", "setup_s", "n_logp", "n_grad", "sd_err", "steps",
+                 "mean_err", "kl", "status"]
+
+
+def _print_summary(df) -> None:
+    """The summary table: rich on a terminal (fits its width), else :func:`~vibench.table.format_summary`'s text."""
+    import math
+
+    from .table import format_summary, summary
+
+    plain = format_summary(df)
+    table = summary(df)
+    if table.empty or not console.stdout_is_terminal():
+        print(plain)
+        return
+    counts = {"steps", "n_grad", "n_logp"}
+
+    def text(column, v):
+        if v is None or isinstance(v, float) and math.isnan(v):
+            return "-"
+        if isinstance(v, float):
+            return "~0" if column == "kl" and v < 0 else f"{v:.0f}" if column in counts else f"{v:.3g}"
+        return str(v)
+
+    numeric = [c for c in table.columns if table[c].dtype.kind in "iuf"]
+    console.print_table(list(table.columns), [[text(c, v) for c, v in r.items()] for r in table.to_dict("records")],
+                        plain, right=numeric, drop=_SUMMARY_DROP)
 
 
 def cmd_list(args) -> int:
@@ -83,45 +183,73 @@ def cmd_list(args) -> int:
     if args.what == "suites":
         from .suite import builtin_suites, load_suite
 
-        for name in builtin_suites():
-            suite = load_suite(name)
-            print(f"{name:12s} {len(suite.cells()):5d} cells  {suite.description}")
+        rows = [(name, len(suite.cells()), suite.description) for name, suite in
+                ((name, load_suite(name)) for name in builtin_suites())]
+        console.print_table(["suite", "cells", "description"], rows, "\n".join(
+            f"{name:12s} {n:5d} cells  {description}" for name, n, description in rows), right=["cells"])
         return 0
+    if args.what == "posteriordb":
+        return _list_posteriordb()
     import inspect
 
     from .registry import get_registry, method_attr
 
     registry = get_registry()
     if args.what == "methods":
-        for name, method in sorted(registry.methods.items()):
-            print(f"{name:22s} {str(method_attr(method, 'family') or '?'):10s} steps = {method_attr(method, 'steps_meaning')}")
-    else:
-        for name, factory in sorted(registry.tasks.items()):
-            try:
-                params = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values())
-            except (TypeError, ValueError):
-                params = "(parameters unknown)"
-            print(f"{name:22s} {params}")
+        rows = [(name, str(method_attr(method, "family") or "?"), str(method_attr(method, "steps_meaning")))
+                for name, method in sorted(registry.methods.items())]
+        console.print_table(["method", "family", "steps"], rows, "\n".join(
+            f"{name:22s} {family:10s} steps = {steps}" for name, family, steps in rows))
+        return 0
+    rows = []
+    for name, factory in sorted(registry.tasks.items()):
+        try:
+            params = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values())
+        except (TypeError, ValueError):
+            params = "(parameters unknown)"
+        rows.append((name, params))
+    console.print_table(["task", "parameters (defaults)"], rows,
+                        "\n".join(f"{name:22s} {params}" for name, params in rows))
+    return 0
+
+
+def _list_posteriordb() -> int:
+    """``vibench list posteriordb``: every posterior of the source, and whether it is a vibench task."""
+    from .tasks.posteriordb import available, database_root, task_names
+
+    root = database_root()
+    tasks = set(task_names())
+    rows = []
+    for name, translated in available():
+        task = "posteriordb:" + name
+        status = "task" if task in tasks else ("no reference draws" if translated else "no translation")
+        rows.append((name, status))
+    source = f"$VIBENCH_POSTERIORDB = {root}" if root is not None else "the posteriors shipped with vibench"
+    console.info(f"{source}: {len(rows)} posteriors, {len(tasks)} of them tasks (posteriordb:<name>)")
+    console.print_table(["posterior", "status"], rows, "\n".join(f"{name:58s} {status}" for name, status in rows))
     return 0
 
 
 def cmd_show(args) -> int:
     """``vibench show RUN_DIR``: the summary table of a stored run."""
     from .store import load, read_run_json
-    from .table import format_summary
 
     meta = read_run_json(Path(args.run_dir))
+    if console.verbosity() < 0:
+        print(_summary_line(args.run_dir))
+        return 0
     df = load(args.run_dir)
     suite = (meta.get("suite") or {}).get("name", "?")
-    print(f"{args.run_dir}: suite {suite}, {len(df)} of {meta.get('n_cells', '?')} cells, "
-          f"started {meta.get('started')}, ended {meta.get('ended') or '(unfinished)'}")
-    print(format_summary(df))
+    console.print_text(f"{args.run_dir}: suite {suite}, {len(df)} of {meta.get('n_cells', '?')} cells, "
+                       f"started {meta.get('started')}, ended {meta.get('ended') or '(unfinished)'}")
+    _print_summary(df)
     _print_answer(args.run_dir)
     return 0
 
 
 def cmd_report(args) -> int:
-    """``vibench report RUN_DIR``: print the answer, write the plots and ``RUN_DIR/report/report.html``."""
+    """``vibench report RUN_DIR``: write the plots and ``RUN_DIR/report/report.html``; print the answer's summary
+    line and the report's path (``-v``: the full answer; ``-q``: the path only)."""
     from .analysis import levels_of
     from .answer import answer_text
     from .report import build_report
@@ -137,8 +265,15 @@ def cmd_report(args) -> int:
                 lv for lv in parse_levels(kl) if lv.metric == "kl"]
         except ValueError:
             raise VibenchError(f"--thresholds must be numbers > 0, got {','.join(args.thresholds)!r}") from None
-    print(answer_text(args.run_dir, levels))
-    print(f"\nreport: {build_report(args.run_dir, levels)}")
+    path = build_report(args.run_dir, levels)
+    if console.verbosity() < 0:
+        print(path)
+    elif console.verbosity() > 0:
+        console.print_text(answer_text(args.run_dir, levels))
+        print(f"\nreport: {path}")
+    else:
+        print(_summary_line(args.run_dir, levels))
+        print(f"report: {path}")
     return 0
 
 
@@ -148,14 +283,16 @@ def cmd_plugins(args) -> int:
 
     plugins = list(get_registry().plugins.values())
     width = max(len(f"{p.distribution} {p.version}") for p in plugins) + 2
+    rows, lines = [], []
     for info in plugins:
         what = ", ".join([f"methods: {' '.join(info.methods)}"] * bool(info.methods)
                          + [f"tasks: {' '.join(info.tasks)}"] * bool(info.tasks)) or "(nothing)"
-        dist = f"{info.distribution} {info.version}".strip()
-        line = f"{info.name:16s} {dist:{width}s} {what}"
         if info.error:
-            line += f"  FAILED TO LOAD: {info.error}"
-        print(line)
+            what += f"  FAILED TO LOAD: {info.error}"
+        dist = f"{info.distribution} {info.version}".strip()
+        rows.append((info.name, dist, what))
+        lines.append(f"{info.name:16s} {dist:{width}s} {what}")
+    console.print_table(["plugin", "distribution", "registered"], rows, "\n".join(lines))
     return 0
 
 
@@ -174,19 +311,13 @@ def _param(text: str) -> tuple[str, object]:
 
 def _truth_text(task) -> str:
     """The truth of ``task``: kind, per-coordinate mean and sd (with MCSE), provenance, file."""
+    from .truth_summary import format_truth_summary, truth_summary
+
     truth, prov = task.truth, dict(task.truth.provenance)
-    names = prov.pop("coordinates", None) or [f"x[{i}]" for i in range(truth.dim)]
+    prov.pop("coordinates", None)
     lines = [f"{task.label}: {truth.kind} truth, dim {truth.dim}"
              + (f", log Z = {truth.log_evidence:.6g}" if truth.log_evidence is not None else "")]
-    se = truth.mean_se is not None and truth.sd_se is not None
-    lines.append(f"  {'coordinate':16s} {'mean':>11s} {'(mcse)':>9s} {'sd':>10s} {'(mcse)':>9s}" if se
-                 else f"  {'coordinate':16s} {'mean':>11s} {'sd':>10s}")
-    for i in range(min(truth.dim, 50)):
-        cells = [f"{truth.mean[i]:11.4g}", f"({truth.mean_se[i]:.2g})".rjust(9)] if se else [f"{truth.mean[i]:11.4g}"]
-        cells += [f"{truth.sd[i]:10.4g}"] + ([f"({truth.sd_se[i]:.2g})".rjust(9)] if se else [])
-        lines.append(f"  {names[i]:16s} " + " ".join(cells))
-    if truth.dim > 50:
-        lines.append(f"  ... {truth.dim - 50} more")
+    lines.append(format_truth_summary(truth_summary(truth)))
     for key in ("method", "command", "settings", "versions", "seconds", "divergences", "rhat_max",
                 "ess_bulk_min", "ess_tail_min", "bfmi_min", "grid", "path"):
         if key in prov:
