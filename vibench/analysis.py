@@ -136,39 +136,55 @@ def merge_flags(per_seed: Sequence[Sequence[str]]) -> list[str]:
     return out
 
 
-def _cell(g: pd.DataFrame) -> dict:
-    ok = g[g["status"] == "ok"]
-    runs = g[g["status"] != "unsupported"]
-    flags = merge_flags([fl if isinstance(fl, list) else [] for fl in ok["flags"]])
-    failed = len(runs) - len(ok)
-    if failed:
-        errors = [e for e in runs.loc[runs["status"] != "ok", "error"] if isinstance(e, str) and e]
-        flags.append(f"{failed} of {len(runs)} seeds failed" + (f": {errors[0][:80]}" if errors else ""))
-    out = {
-        "n_seeds": len(ok), "n_runs": len(runs),
-        "reliable": bool(len(ok) and failed == 0 and ok["reliable"].fillna(False).astype(bool).all()),
-        "flags": "; ".join(flags),
-        "seed_time": dict(zip(ok["seed"], ok["cost_time"])), "seed_evals": dict(zip(ok["seed"], ok["cost_evals"])),
-    }
-    for col in ("cost_time", "cost_evals", "s_per_eval", "fit_s", "setup_s", "n_grad", "n_logp"):
-        out[col] = float(ok[col].median()) if ok[col].notna().any() else math.nan
-    for metric, se_col, unit_col in (("moments", "moments_se", "moment_se_max"), ("dist", "dist_se", "dist_se"),
-                                     ("kl", "kl_se", "kl_se"), ("mean_err", "mean_err_se", None),
-                                     ("sd_err", "sd_err_se", None)):
-        vals = ok[metric].dropna()
-        out[metric] = float(vals.mean()) if len(vals) else math.nan
-        out[f"{metric}_se"] = combined_se(vals.to_numpy(), ok.loc[vals.index, se_col].to_numpy()) if len(vals) else math.nan
-        if unit_col:
-            units = ok.loc[vals.index, unit_col].fillna(0.0).to_numpy()
-            out[f"{metric}_unit_se"] = float(np.sqrt(np.mean(units**2))) if len(units) else math.nan
-    estimators = ok["kl_estimator"].dropna() if "kl_estimator" in ok else ok.iloc[:0]
-    out["kl_estimator"] = estimators.iloc[0] if len(estimators) else None
-    out["dist_floor"] = float(ok["dist_floor"].mean()) if ok["dist_floor"].notna().any() else math.nan
-    for col in ("rhat_max",):
-        out[col] = float(ok[col].max()) if ok[col].notna().any() else math.nan
-    for col in ("ess_bulk_min", "ess_tail_min"):
-        out[col] = float(ok[col].min()) if ok[col].notna().any() else math.nan
+#: What identifies a cell: one (task, size, method, budget) over its seeds.
+KEYS = ["task", "size", "method", "budget"]
+#: Costs a cell reports as their median over its ok seeds.
+_MEDIANS = ["cost_time", "cost_evals", "s_per_eval", "fit_s", "setup_s", "n_grad", "n_logp"]
+#: ``(metric, its per-seed SE, the yardstick's per-seed resolution)``: a cell reports their means over seeds.
+_MEANS = (("moments", "moments_se", "moment_se_max"), ("dist", "dist_se", "dist_se"), ("kl", "kl_se", "kl_se"),
+          ("mean_err", "mean_err_se", None), ("sd_err", "sd_err_se", None))
+_MEAN_COLUMNS = [c for m, _, unit in _MEANS for c in (m, f"{m}_se", f"{m}_unit_se" if unit else None) if c]
+
+
+def _seed_means(ok: pd.DataFrame, positions: dict) -> dict:
+    """Per cell (``positions``: its rows in ``ok``), each metric's mean over seeds with its combined SE and
+    resolution, and the mean ``dist_floor``: numpy's sums on each cell's values, as ``Series.mean`` makes them."""
+    arrays = {c: ok[c].to_numpy(dtype=float) for c in {c for m in _MEANS for c in m if c} | {"dist_floor"}}
+    out = {}
+    for key, idx in positions.items():
+        row = {}
+        for metric, se_col, unit_col in _MEANS:
+            values = arrays[metric][idx]
+            kept = ~np.isnan(values)
+            vals = values[kept]
+            row[metric] = float(vals.sum() / vals.size) if vals.size else math.nan
+            row[f"{metric}_se"] = combined_se(vals, arrays[se_col][idx][kept]) if vals.size else math.nan
+            if unit_col:
+                units = arrays[unit_col][idx][kept]
+                units = np.where(np.isnan(units), 0.0, units)
+                row[f"{metric}_unit_se"] = float(np.sqrt(np.mean(units**2))) if units.size else math.nan
+        floor = arrays["dist_floor"][idx]
+        missing = np.isnan(floor)  # Series.mean: NaN summed as 0, not counted
+        n = int(floor.size - missing.sum())
+        row["dist_floor"] = float(np.where(missing, 0.0, floor).sum() / n) if n else math.nan
+        out[key] = row
     return out
+
+
+def _flags(work: pd.DataFrame, ok: pd.DataFrame, index: pd.MultiIndex, failed: pd.Series,
+           n_runs: pd.Series) -> list[str]:
+    """Each cell's flags: its ok seeds' gate flags merged (:func:`merge_flags`), then its failed seeds."""
+    merged = ok.groupby(KEYS, sort=False)["flags"].agg(
+        lambda f: merge_flags([fl if isinstance(fl, list) else [] for fl in f])).reindex(index)
+    errors = work[work["status"] != "ok"].groupby(KEYS, sort=False)["error"].agg(
+        lambda e: next((x for x in e if isinstance(x, str) and x), None)).reindex(index)
+    texts = []
+    for flags, n_failed, n_run, error in zip(merged, failed, n_runs, errors):
+        flags = list(flags) if isinstance(flags, list) else []
+        if n_failed:
+            flags.append(f"{n_failed} of {n_run} seeds failed" + (f": {error[:80]}" if isinstance(error, str) else ""))
+        texts.append("; ".join(flags))
+    return texts
 
 
 def cells(df: pd.DataFrame) -> pd.DataFrame:
@@ -195,31 +211,52 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty or "status" not in df:
         return pd.DataFrame()
     work = _prepare(df[df["status"] != "unsupported"])
+    work = work.dropna(subset=KEYS).reset_index(drop=True)  # a row without its cell's identity is in no cell
     if work.empty:
         return pd.DataFrame()
-    keys = ["task", "size", "method", "budget"]
-    rows = []
-    for key, g in work.groupby(keys, sort=False):
-        first = g.iloc[0]
-        dim = g["dim"].dropna()
-        rows.append({**dict(zip(keys, key)), "dim": float(dim.iloc[0]) if len(dim) else math.nan,
-                     "family": first["family"], "kind": kind_of(first["family"]), "steps": first["steps"], **_cell(g)})
-    out = pd.DataFrame(rows)
+    runs = work.groupby(KEYS, sort=False)  # each aggregate is reindexed like ``index``: cells as they first appear
+    out = runs.head(1).set_index(KEYS)[["family", "steps"]]
+    index = out.index
+    ok = work[work["status"] == "ok"].reset_index(drop=True)
+    oks = ok.groupby(KEYS, sort=False)
+    n_runs, n_seeds = runs.size().reindex(index), oks.size().reindex(index, fill_value=0)
+    out.insert(0, "dim", runs["dim"].first().reindex(index).astype(float))
+    out.insert(2, "kind", out["family"].map(kind_of))
+    out["n_seeds"], out["n_runs"] = n_seeds.astype(int), n_runs.astype(int)
+    reliable = ok["reliable"].fillna(False).astype(bool).groupby([ok[k] for k in KEYS], sort=False).all()
+    out["reliable"] = (n_seeds > 0) & (n_runs == n_seeds) & reliable.reindex(index, fill_value=False).astype(bool)
+    out["flags"] = _flags(work, ok, index, n_runs - n_seeds, n_runs)
+    seeds = ok["seed"].to_numpy()
+    for by, cost in COSTS.items():  # seed_time, seed_evals: {seed: cost}
+        values = ok[cost].to_numpy()
+        per_cell = {k: dict(zip(seeds[i].tolist(), values[i].tolist())) for k, i in oks.indices.items()}
+        out[f"seed_{by}"] = [per_cell.get(k, {}) for k in index]
+    medians = oks[_MEDIANS].median().reindex(index)
+    for col in _MEDIANS:
+        out[col] = medians[col].astype(float)
+    blank = dict.fromkeys(_MEAN_COLUMNS + ["dist_floor"], math.nan)
+    means = _seed_means(ok, oks.indices)
+    means = pd.DataFrame([means.get(k, blank) for k in index], index=index, columns=list(blank)).astype(float)
+    for col in _MEAN_COLUMNS:
+        out[col] = means[col]
+    estimator = oks["kl_estimator"].first().reindex(index) if "kl_estimator" in ok else [None] * len(index)
+    out["kl_estimator"] = [e if isinstance(e, str) else None for e in estimator]
+    out["dist_floor"] = means["dist_floor"]
+    out["rhat_max"] = oks["rhat_max"].max().reindex(index).astype(float)
+    for col in ("ess_bulk_min", "ess_tail_min"):
+        out[col] = oks[col].min().reindex(index).astype(float)
+    out = out.reset_index()
     return out.sort_values(["task", "dim", "size", "method", "steps"], kind="stable").reset_index(drop=True)
 
 
 def cell_states(c: pd.DataFrame, level: Level) -> pd.Series:
     """Each cell's state at ``level``: ``reached``, ``unresolved`` or ``missed`` (vibench/scoring/verdicts.py)."""
     m = level.metric
+    columns = (c[m], c[f"{m}_se"], c[f"{m}_unit_se"], c["dist_floor"], c["dim"])
     return pd.Series([
-        state(m, level.threshold, r[m], r[f"{m}_se"], unit_se=r[f"{m}_unit_se"], floor=r["dist_floor"],
-              dim=int(r["dim"]) if np.isfinite(r["dim"]) else 1)
-        for _, r in c.iterrows()], index=c.index, dtype=object)
-
-
-def _cheapest(c: pd.DataFrame, cost: str) -> pd.Series | None:
-    c = c[c[cost].notna()]
-    return None if c.empty else c.sort_values([cost, "method", "steps"], kind="stable").iloc[0]
+        state(m, level.threshold, value, se, unit_se=unit, floor=floor, dim=int(dim) if np.isfinite(dim) else 1)
+        for value, se, unit, floor, dim in zip(*(col.to_numpy() for col in columns))],
+        index=c.index, dtype=object)
 
 
 def _factor_range(winner: pd.Series, rival: pd.Series, by: str) -> tuple[float, float, float]:
@@ -231,43 +268,67 @@ def _factor_range(winner: pd.Series, rival: pd.Series, by: str) -> tuple[float, 
     return point, float(min(ratios)), float(max(ratios))
 
 
-def _verdict(group: pd.DataFrame, states: pd.Series, level: Level, by: str) -> dict:
+def _firsts(frame: pd.DataFrame, keys: list[str]) -> dict:
+    """The index label of the first row of each group of ``frame`` by ``keys``."""
+    heads = frame.groupby(keys, sort=False).head(1)
+    return dict(zip(zip(*(heads[k] for k in keys)), heads.index))
+
+
+class _Ranking:
+    """For one cost: the usable cells (reliable, of a kind, with that cost) cheapest first (ties: by method,
+    then steps), and per task and size at each level, the first that reached it, the first of each kind that
+    reached it or is unresolved at it."""
+
+    def __init__(self, c: pd.DataFrame, cost: str, states: dict):
+        usable = c[c["reliable"] & c["kind"].isin(KINDS) & c[cost].notna()]
+        self.order = usable.sort_values([cost, "method", "steps"], kind="stable")
+        self.tried = set(zip(usable["task"], usable["size"], usable["kind"]))
+        self.leaders = {}
+        for level, st in states.items():
+            st = st.loc[self.order.index]
+            reached, unresolved = self.order[st == REACHED], self.order[st == UNRESOLVED]
+            self.leaders[level] = (_firsts(reached, ["task", "size"]), _firsts(reached, ["task", "size", "kind"]),
+                                   _firsts(unresolved, ["task", "size", "kind"]),
+                                   set(zip(unresolved["task"], unresolved["size"])))
+
+
+def _verdict(c: pd.DataFrame, ts: tuple, head, ranking: _Ranking, level: Level, by: str,
+             no_kl: bool, no_cost: bool) -> dict:
+    """The verdict of one task and size (``ts``; ``head``: its first cell) at ``level`` by cost ``by``."""
     cost = COSTS[by]
-    first = group.iloc[0]
     row = dict.fromkeys(VERDICT_COLUMNS)
-    row.update(task=first["task"], size=first["size"], dim=first["dim"], level=level.label, metric=level.metric,
+    row.update(task=head["task"], size=head["size"], dim=head["dim"], level=level.label, metric=level.metric,
                threshold=level.threshold, by=by, note="", bound="")
-    if level.metric == "kl" and group["kl"].isna().all():
+    if level.metric == "kl" and no_kl:
         row.update(verdict="n/a", note="no KL: no method has a density, or the truth has no normalized one")
         return row
-    usable = group[group["reliable"] & group["kind"].isin(KINDS) & group[cost].notna()]
-    st = states.loc[usable.index]
-    reached, unresolved = usable[st == REACHED], usable[st == UNRESOLVED]
-    best = _cheapest(reached, cost)
-    if best is None:
-        row["verdict"] = "unresolved" if len(unresolved) else "none"
-        if by == "evals" and group[cost].isna().all():
+    best_of, best_of_kind, pending_of_kind, has_unresolved = ranking.leaders[level]
+    if ts not in best_of:
+        row["verdict"] = "unresolved" if ts in has_unresolved else "none"
+        if by == "evals" and no_cost:
             row["note"] = "n/a: no method made density evaluations"
         return row
+    best = c.loc[best_of[ts]]
     row.update(method=best["method"], family=best["family"], steps=best["steps"], cost=best[cost],
                value=best[level.metric], verdict=best["kind"])
     if level.metric == "kl":
         row.update(bound="only", note="methods with a density only")
         return row
     other = "sampling" if best["kind"] == "optimization" else "optimization"
-    rival = _cheapest(reached[reached["kind"] == other], cost)
-    if rival is not None:
+    if (*ts, other) in best_of_kind:
+        rival = c.loc[best_of_kind[(*ts, other)]]
         point, lo, hi = _factor_range(best, rival, by)
         row.update(rival_method=rival["method"], rival_steps=rival["steps"], rival_cost=rival[cost], factor=point,
                    factor_lo=lo, factor_hi=hi)
         if lo <= 1.0 <= hi and lo < hi:
             row["verdict"] = "tie"
         return row
-    pending = _cheapest(unresolved[unresolved["kind"] == other], cost)
-    if pending is None:
-        tried = usable["kind"].eq(other).any()
+    if (*ts, other) not in pending_of_kind:
+        tried = (*ts, other) in ranking.tried
         row.update(bound="only", note=f"{other} never reached it" if tried else f"no reliable {other} cell")
-    elif pending[cost] < best[cost]:
+        return row
+    pending = c.loc[pending_of_kind[(*ts, other)]]
+    if pending[cost] < best[cost]:
         row.update(verdict="unresolved", rival_method=pending["method"], rival_steps=pending["steps"],
                    rival_cost=pending[cost], note=f"{other} unresolved at lower cost")
     else:
@@ -300,7 +361,13 @@ def verdicts(df: pd.DataFrame, levels: Sequence[Level] | None = None, c: pd.Data
     if c.empty:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     states = {level: cell_states(c, level) for level in levels}
-    rows = [_verdict(group, states[level], level, by) for _, group in c.groupby(["task", "size"], sort=False)
+    rankings = {by: _Ranking(c, cost, states) for by, cost in COSTS.items()}
+    sizes = c.groupby(["task", "size"], sort=False)
+    heads = sizes.head(1)
+    no_kl = c["kl"].isna().groupby([c["task"], c["size"]], sort=False).all()
+    no_cost = {by: c[cost].isna().groupby([c["task"], c["size"]], sort=False).all() for by, cost in COSTS.items()}
+    rows = [_verdict(c, ts, c.loc[label], rankings[by], level, by, bool(no_kl[ts]), bool(no_cost[by][ts]))
+            for label, ts in zip(heads.index, zip(heads["task"], heads["size"]))
             for level in levels for by in COSTS]
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
@@ -310,13 +377,12 @@ def crossovers(v: pd.DataFrame) -> pd.DataFrame:
     cols = ["task", "level", "by", "size", "dim", "from_size", "from_kind", "to_kind"]
     has = v[v["verdict"].isin(KINDS) & (v["metric"] != "kl")].sort_values(["task", "level", "by", "dim", "size"],
                                                                            kind="stable")
-    rows = []
-    for (task, level, by), g in has.groupby(["task", "level", "by"], sort=False):
-        for (_, prev), (_, r) in zip(g.iloc[:-1].iterrows(), g.iloc[1:].iterrows()):
-            if r["verdict"] != prev["verdict"]:
-                rows.append({"task": task, "level": level, "by": by, "size": r["size"], "dim": r["dim"],
-                             "from_size": prev["size"], "from_kind": prev["verdict"], "to_kind": r["verdict"]})
-    return pd.DataFrame(rows, columns=cols)
+    previous = has.groupby(["task", "level", "by"], sort=False)[["size", "verdict"]].shift()
+    changed = previous["verdict"].notna() & (has["verdict"] != previous["verdict"])
+    out = has.loc[changed, ["task", "level", "by", "size", "dim"]].assign(
+        from_size=previous.loc[changed, "size"], from_kind=previous.loc[changed, "verdict"],
+        to_kind=has.loc[changed, "verdict"])
+    return pd.DataFrame(out.to_dict("records"), columns=cols)
 
 
 def floors(df: pd.DataFrame, c: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -335,16 +401,18 @@ def floors(df: pd.DataFrame, c: pd.DataFrame | None = None) -> pd.DataFrame:
             "dist_floor", "kl", "prev_dist", "plateau"]
     if c.empty:
         return pd.DataFrame(columns=cols)
-    rows = []
-    for _, g in c.groupby(["task", "size", "method"], sort=False):
-        last = g.iloc[-1]
-        prev = g.iloc[-2] if len(g) > 1 else None
-        plateau = None
-        if prev is not None and np.isfinite(prev["dist"]) and np.isfinite(last["dist"]):
-            plateau = bool(abs(prev["dist"] - last["dist"]) <= 2 * math.hypot(prev["dist_se"], last["dist_se"]))
-        rows.append({**{k: last[k] for k in cols if k in last}, "prev_dist": prev["dist"] if prev is not None else
-                     math.nan, "plateau": plateau})
-    return pd.DataFrame(rows, columns=cols)
+    grouped = c.groupby(["task", "size", "method"], sort=False)
+    from_end, group = grouped.cumcount(ascending=False), grouped.ngroup()
+    last = c[from_end == 0].assign(_group=group).sort_values("_group", kind="stable")
+    prev = c.loc[from_end == 1, ["dist", "dist_se"]].set_axis(group[from_end == 1].to_numpy())
+    prev_dist = prev["dist"].reindex(last["_group"].to_numpy())
+    prev_se = prev["dist_se"].reindex(last["_group"].to_numpy())
+    plateau = [bool(abs(p - d) <= 2 * math.hypot(p_se, d_se)) if np.isfinite(p) and np.isfinite(d) else None
+               for p, d, p_se, d_se in zip(prev_dist, last["dist"], prev_se, last["dist_se"])]
+    records = last[[k for k in cols if k in last]].to_dict("records")
+    for record, p, flat in zip(records, prev_dist, plateau):
+        record.update(prev_dist=p, plateau=flat)
+    return pd.DataFrame(records, columns=cols)
 
 
 def levels_of(run_dir: str | os.PathLike) -> list[Level]:

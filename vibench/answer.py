@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,14 +33,14 @@ def _x(f: float) -> str:
     return f"{f:.2g}x" if f < 10 else f"{f:,.0f}x"
 
 
-def _range(r: pd.Series) -> str:
+def _range(r: Mapping[str, Any]) -> str:
     lo, hi = r["factor_lo"], r["factor_hi"]
     if lo is None or hi is None or not np.isfinite(lo) or not np.isfinite(hi) or lo == hi:
         return ""
     return f" [{_x(lo)}-{_x(hi)}]"
 
 
-def _claim(r: pd.Series) -> str:
+def _claim(r: Mapping[str, Any]) -> str:
     """One cost's claim: who, what it cost, against whom, by what factor."""
     unit = " s" if r["by"] == "time" else ""
     if pd.isna(r["method"]):
@@ -55,7 +55,7 @@ def _claim(r: pd.Series) -> str:
     return f"{who} vs {r['rival_method']} {_num(r['rival_cost'], unit)} = {_x(r['factor'])}{_range(r)}"
 
 
-def _level_text(t: pd.Series, e: pd.Series | None) -> str:
+def _level_text(t: Mapping[str, Any], e: Mapping[str, Any] | None) -> str:
     """A level's verdict by time, and by evals where that says something else."""
     if pd.isna(t["method"]):
         return t["verdict"]
@@ -70,26 +70,35 @@ def _level_text(t: pd.Series, e: pd.Series | None) -> str:
     return text + f"; by evals {e['verdict']}: {_claim(e)}"
 
 
-def _task_lines(group: pd.DataFrame) -> list[str]:
-    """The lines of one task x size: levels with the same verdict share one; KL levels share the last."""
-    by_time = group[group["by"] == "time"]
-    evals = {r["level"]: r for _, r in group[group["by"] == "evals"].iterrows()}
+def _task_lines(group: list[dict]) -> list[str]:
+    """The lines of one task x size (its verdict rows): levels with the same verdict share one; KL levels
+    share the last."""
+    by_time = [r for r in group if r["by"] == "time"]
+    evals = {r["level"]: r for r in group if r["by"] == "evals"}
     shared: dict[str, list[str]] = {}
     kl = []
-    for _, r in by_time.iterrows():
+    for r in by_time:
         if r["metric"] == "kl":
             kl.append(f"<={r['threshold']:g} " + (r["verdict"] if pd.isna(r["method"]) else _claim(r)))
         else:
             shared.setdefault(_level_text(r, evals.get(r["level"])), []).append(r["level"])
     parts = [f"{', '.join(levels)}: {text}" for text, levels in shared.items()]
-    kl_rows = by_time[by_time["metric"] == "kl"]
-    if len(kl_rows) and (kl_rows["verdict"] == "n/a").all():
+    kl_rows = [r for r in by_time if r["metric"] == "kl"]
+    if kl_rows and all(r["verdict"] == "n/a" for r in kl_rows):
         parts.append("KL: n/a (no method with a density, or no normalized truth)")
     elif kl:
         parts.append("KL (methods with a density): " + "; ".join(kl))
-    first = group.iloc[0]
+    first = group[0]
     head = f"{first['task']} {first['size']}".rstrip()
     return [f"{head}: {parts[0]}"] + [f"    {p}" for p in parts[1:]]
+
+
+def _by_task_size(v: pd.DataFrame) -> list[list[dict]]:
+    """The verdict rows as records, one list per task and size, tasks in order and sizes by ``dim``."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in v.sort_values(["task", "dim", "size"], kind="stable").to_dict("records"):
+        groups.setdefault((r["task"], r["size"]), []).append(r)
+    return list(groups.values())
 
 
 def summary_line(v: pd.DataFrame, level: Level | None = None) -> str:
@@ -174,7 +183,7 @@ def answer_text(run: str | os.PathLike | pd.DataFrame, levels: Sequence[Level] |
     n_seeds = int(df["seed"].nunique()) if "seed" in df else 1
     out = [f"Answer: per task and size, the cheapest reliable method at each accuracy level ({n_seeds} seeds;",
            "factor = rival cost / winner cost [range over seeds]; time = fit_s, evals = n_grad + n_logp)"]
-    for _, group in v.sort_values(["task", "dim", "size"], kind="stable").groupby(["task", "size"], sort=False):
+    for group in _by_task_size(v):
         out += _task_lines(group)
     out += ["", summary_line(v)]
     if full:

@@ -17,14 +17,14 @@ import inspect
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import pluggy
 
 from . import hookspecs
 from .errors import VibenchError, did_you_mean
 from .method import Method
-from .task import Task, TaskFactory, call_factory
+from .task import Task, TaskFactory, call_factory, resolve_params
 
 __all__ = ["Registry", "PluginInfo", "DuplicateNameError", "get_registry", "reset_registry", "DEFAULT_PLUGINS",
            "method_attr"]
@@ -67,6 +67,8 @@ class Registry:
     def __init__(self):
         self.methods: dict[str, Method] = {}
         self.tasks: dict[str, TaskFactory] = {}
+        #: Cheap size checks by task name (see :meth:`add_task`); a task without one is checked by building it.
+        self.checks: dict[str, Callable[..., Any]] = {}
         self.plugins: dict[str, PluginInfo] = {}
         self._current: PluginInfo = PluginInfo(name="(direct)")
 
@@ -88,16 +90,36 @@ class Registry:
         self.methods[name] = method
         self._current.methods.append(name)
 
-    def add_task(self, name: str, factory: TaskFactory) -> None:
-        """Register a task factory: ``factory(**params) -> Task``."""
+    def add_task(self, name: str, factory: TaskFactory, validate: Callable[..., Any] | None = None) -> None:
+        """Register a task factory: ``factory(**params) -> Task``.
+
+        Parameters
+        ----------
+        name : str
+        factory : callable
+            Its keyword arguments, with their defaults, are the task's size parameters.
+        validate : callable, optional
+            ``validate(**params)``: a cheap check of a size (no task built) that raises
+            :class:`~vibench.VibenchError` for an impossible one; it receives every
+            parameter, defaults filled in. Default: ``factory.validate`` if the factory has
+            one. With it, ``vibench run`` checks the task's sizes before the run and builds
+            the task only where its cells run (an error found only then is an ``error`` row
+            per cell); without it, the task is built once before the run to check it.
+        """
+        validate = getattr(factory, "validate", None) if validate is None else validate
         if not isinstance(name, str) or not name or not callable(factory):
             raise VibenchError(f"plugin {self._current.name!r} registered an invalid task {name!r}")
+        if validate is not None and not callable(validate):
+            raise VibenchError(f"plugin {self._current.name!r} registered task {name!r} with a validate that "
+                               "is not callable")
         if name in self.tasks:
             raise DuplicateNameError(
                 f"task {name!r} is registered twice: by plugin {self._owner('tasks', name)!r} "
                 f"and by plugin {self._current.name!r}"
             )
         self.tasks[name] = factory
+        if validate is not None:
+            self.checks[name] = validate
         self._current.tasks.append(name)
 
     # -- used by the harness -----------------------------------------------
@@ -134,18 +156,52 @@ class Registry:
                 return user_task_factory(name)
             raise self._unknown("task", name, self.tasks) from None
 
+    def has_check(self, name: str) -> bool:
+        """Whether task ``name`` has a cheap size check (:meth:`check_task` then builds nothing)."""
+        return name in self.checks
+
+    def check_task(self, name: str, **params: Any) -> dict[str, Any]:
+        """Check task ``name`` at size ``params`` without building it.
+
+        The parameters are checked against the factory's signature (unknown,
+        missing or ill-typed ones), then by the task's cheap check if it has one
+        (:meth:`has_check`; otherwise only building the task tells more).
+
+        Returns
+        -------
+        dict
+            Every parameter, defaults filled in, as the factory would receive them.
+
+        Raises
+        ------
+        VibenchError
+            Naming the problem in one line.
+        """
+        factory = self.task_factory(name)
+        _reject_bools(name, factory, params)
+        full = resolve_params(name, factory, params)
+        check = self.checks.get(name)
+        if check is not None:
+            check(**full)
+        return full
+
     def get_task(self, name: str, **params: Any) -> Task:
         """Build task ``name`` at size ``params`` (validated by the factory)."""
         factory = self.task_factory(name)
-        try:
-            signature = inspect.signature(factory).parameters
-        except (TypeError, ValueError):
-            signature = {}
-        for key, value in params.items():
-            default = getattr(signature.get(key), "default", None)
-            if isinstance(value, bool) and isinstance(default, (int, float)) and not isinstance(default, bool):
-                raise VibenchError(f"task {name!r}: parameter {key!r} must be a number, got {value!r}")
+        _reject_bools(name, factory, params)
         return call_factory(name, factory, params)
+
+
+def _reject_bools(name: str, factory: TaskFactory, params: dict[str, Any]) -> None:
+    """``dim = true`` is not the number 1: a bool for a numeric parameter is an error."""
+    try:
+        signature = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        signature = {}
+    for key, value in params.items():
+        default = getattr(signature.get(key), "default", None)
+        if isinstance(value, bool) and isinstance(default, (int, float)) and not isinstance(default, bool):
+            raise VibenchError(f"task {name!r}: parameter {key!r} must be a number, got {value!r}")
 
 
 def _names(env: str) -> list[str]:

@@ -15,6 +15,10 @@ change to another cell:
 * a truth that fails its checks (non-finite moments, a covariance that is not
   positive semi-definite), a non-finite metric or an impossible evaluation
   count is an ``error`` row, never an ``ok`` row with NaN in it.
+
+With ``draws_dir`` (``vibench run --keep-draws``) an ``ok`` cell also saves its
+approximation's draws as InferenceData NetCDF (:mod:`vibench.draws_io`) in the
+process that ran it; a cell that fails has no file.
 """
 
 from __future__ import annotations
@@ -32,16 +36,20 @@ import time
 import traceback
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
+from . import console
 from .cell import Cell, size_label
+from .draws_io import draws_file, save_draws
 from .errors import VibenchError
 from .registry import get_registry
 from .columns import METRIC_KEYS
 from .jsonrow import jsonable
+from .method import Method
 from .task import Task
 
 __all__ = ["blas_threads", "warm_up", "run_cell", "build_task", "check_cells", "error_row", "METRIC_KEYS",
@@ -203,7 +211,14 @@ def build_task(name: str, params: dict[str, Any]) -> Task:
 
 
 def check_cells(cells: list[Cell]) -> None:
-    """Fail fast, before any work, on unknown methods or tasks and impossible sizes.
+    """Fail fast, before any work, on unknown methods or tasks and impossible sizes, building no task
+    that has a cheap size check.
+
+    A task registered with a check (:meth:`~vibench.registry.Registry.add_task`'s
+    ``validate``: every built-in task but ``logistic_regression``) is checked by its
+    signature and that check, and built only where its cells run: an error found
+    only then is an ``error`` row for each of its cells, and the run goes on. A task
+    without one is built here (once per process: the cells reuse it).
 
     Raises
     ------
@@ -215,12 +230,15 @@ def check_cells(cells: list[Cell]) -> None:
         registry.get_method(name)
     for task, params in dict.fromkeys((c.task, c.params) for c in cells):
         registry.task_factory(task)
+        what = "building" if not registry.has_check(task) else "checking"
         try:
-            build_task(task, dict(params))
+            registry.check_task(task, **dict(params))
+            if not registry.has_check(task):
+                build_task(task, dict(params))
         except VibenchError as exc:
             raise VibenchError(f"task {task}({size_label(dict(params))}): {exc}") from None
         except Exception as exc:  # a factory's bug is still the user's problem to see in one line
-            raise VibenchError(f"task {task}({size_label(dict(params))}): building it failed: {one_line(exc)}") \
+            raise VibenchError(f"task {task}({size_label(dict(params))}): {what} it failed: {one_line(exc)}") \
                 from None
 
 
@@ -401,7 +419,7 @@ def _base_exception_message(exc: BaseException) -> str:
     return one_line(exc)
 
 
-def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
+def run_cell(cell: Cell, debug: bool = False, draws_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Run one cell and return its row; failures become rows, never exceptions.
 
     A real Ctrl-C (SIGINT while the cell runs in the main thread) is the one
@@ -412,6 +430,10 @@ def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
     cell : Cell
     debug : bool
         Add the traceback of a failure to the row (``traceback`` column).
+    draws_dir : path, optional
+        Save an ``ok`` cell's draws there (:func:`vibench.draws_io.draws_file`); the row's
+        ``info`` names the file (``draws_file``), or why it could not be
+        written (``draws_error``; the row stays ``ok``).
 
     Returns
     -------
@@ -422,12 +444,21 @@ def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
     row = _blank_row(cell)
     output: dict[str, Any] = {}
     view = None
+    kept: dict[str, Any] = {}
+    ended = None
     try:
         with _captured(output), _guarded():
-            view = _run(cell, row)
-        if view is not None and view.truth.was_read:
-            raise TruthAccessError("method read task.truth (and caught the error): a method must not use the truth "
-                                   "it is scored against")
+            view = _run(cell, row, kept)
+            if view is not None and view.truth.was_read:
+                raise TruthAccessError("method read task.truth (and caught the error): a method must not use the "
+                                       "truth it is scored against")
+            ended = time.perf_counter()  # saving the draws is not the cell's time
+            if draws_dir is not None and row["status"] == "ok":
+                try:
+                    path = save_draws(kept["approx"], kept["task"], cell, draws_file(draws_dir, cell))
+                    row["info"]["draws_file"] = f"{Path(draws_dir).name}/{path.name}"
+                except Exception as exc:  # noqa: BLE001 - the cell's measurement stands without its draws
+                    row["info"]["draws_error"] = one_line(exc)[:200]
     except BaseException as exc:  # the run goes on: the failure is the row
         if isinstance(exc, KeyboardInterrupt) and _INTERRUPTED.is_set():
             raise  # the user's Ctrl-C
@@ -437,18 +468,22 @@ def run_cell(cell: Cell, debug: bool = False) -> dict[str, Any]:
         if debug:
             row["traceback"] = traceback.format_exc()
     finally:
-        row["wall_s"] = time.perf_counter() - start
+        row["wall_s"] = (ended or time.perf_counter()) - start
     if output:
         row["info"] = {**(row.get("info") or {}), **output}
     return row
 
 
-def _run(cell: Cell, row: dict[str, Any]) -> Task | None:
-    """The body of :func:`run_cell`: fills ``row``; returns the view the method saw (or ``None``)."""
+def _run(cell: Cell, row: dict[str, Any], kept: dict[str, Any] | None = None) -> Task | None:
+    """The body of :func:`run_cell`: fills ``row``; returns the view the method saw (or ``None``).
+
+    ``kept`` receives the scored approximation and the task (``approx``, ``task``).
+    """
     from .scoring.score import check_finite, evaluate
 
     method = get_registry().get_method(cell.method)
     row["family"] = method.family
+    console.phase(cell, "building task")  # what the progress bar shows (a serial run's only)
     entry = _cached_entry(cell.task, cell.params)
     task = entry.task
     row["dim"] = task.dim
@@ -463,11 +498,14 @@ def _run(cell: Cell, row: dict[str, Any]) -> Task | None:
     fit_rng, eval_rng = cell.rngs()
     with warnings.catch_warnings(record=True) as caught:  # kept in the row, not printed mid-run
         warnings.simplefilter("always")
-        t0 = time.perf_counter()
         prepare = getattr(method, "prepare", None)
+        if callable(prepare) and getattr(prepare, "__func__", None) is not Method.prepare:
+            console.phase(cell, "compiling")
+        t0 = time.perf_counter()
         if callable(prepare):
             prepare(view)  # compile / JIT / imports: setup_s, never fit_s
         prepared_s = time.perf_counter() - t0
+        console.phase(cell, "fitting")
         task.log_density.reset_counts()
         t1 = time.perf_counter()
         approx = method.fit(view, cell.budget, fit_rng)
@@ -492,6 +530,7 @@ def _run(cell: Cell, row: dict[str, Any]) -> Task | None:
         row["nonfinite"] = nonfinite
     check_finite(approx)  # NaN or inf: an error row saying so
     row["s_per_eval"] = row["fit_s"] / (row["n_logp"] + row["n_grad"]) if row["n_logp"] + row["n_grad"] else None
+    console.phase(cell, "scoring")
     with warnings.catch_warnings(record=True) as scoring:  # overflow on a wild approximation, say
         warnings.simplefilter("always")
         row.update(evaluate(approx, task, eval_rng, family=method.family))
@@ -501,4 +540,6 @@ def _run(cell: Cell, row: dict[str, Any]) -> Task | None:
     if bad:
         raise ValueError(f"non-finite {', '.join(bad)} from scoring: the approximation or the truth is degenerate")
     row["status"] = "ok"
+    if kept is not None:
+        kept.update(approx=approx, task=task)
     return view

@@ -12,7 +12,7 @@ from .density import LogDensity
 from .errors import VibenchError
 from .truth import Truth
 
-__all__ = ["Task", "TaskFactory", "require", "call_factory"]
+__all__ = ["Task", "TaskFactory", "require", "call_factory", "resolve_params"]
 
 
 @dataclass
@@ -77,8 +77,11 @@ def require(condition: bool, message: str) -> None:
         raise VibenchError(message)
 
 
-def call_factory(name: str, factory: TaskFactory, params: dict[str, Any]) -> Task:
-    """Build a task, turning unknown or ill-typed parameters into clear errors.
+def resolve_params(name: str, factory: TaskFactory, params: dict[str, Any]) -> dict[str, Any]:
+    """The factory's full parameters for ``params``, checked against its signature, without building.
+
+    Defaults are filled in; a whole float for an integer parameter becomes an
+    ``int`` and an integer for a float parameter a ``float``.
 
     Parameters
     ----------
@@ -91,7 +94,13 @@ def call_factory(name: str, factory: TaskFactory, params: dict[str, Any]) -> Tas
 
     Returns
     -------
-    Task
+    dict
+        What :func:`call_factory` passes to ``factory``.
+
+    Raises
+    ------
+    VibenchError
+        For an unknown, missing or ill-typed parameter.
     """
     sig = inspect.signature(factory)
     accepted = [p for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY or p.kind == p.POSITIONAL_OR_KEYWORD]
@@ -120,6 +129,26 @@ def call_factory(name: str, factory: TaskFactory, params: dict[str, Any]) -> Tas
             if not isinstance(value, (int, float, np.number)) or isinstance(value, bool):
                 raise VibenchError(f"task {name!r}: parameter {pname!r} must be a number, got {value!r}")
             full[pname] = float(value)
+    return full
+
+
+def call_factory(name: str, factory: TaskFactory, params: dict[str, Any]) -> Task:
+    """Build a task, turning unknown or ill-typed parameters into clear errors (see :func:`resolve_params`).
+
+    Parameters
+    ----------
+    name : str
+        The task name, for messages.
+    factory : callable
+        The registered factory; its keyword arguments are the size parameters.
+    params : dict
+        The requested parameters.
+
+    Returns
+    -------
+    Task
+    """
+    full = resolve_params(name, factory, params)
     task = factory(**full)
     task.params = dict(full)
     task.name = name

@@ -55,6 +55,10 @@ class CAVI(Method):
             return f"task data lacks {', '.join(missing)}, which the CAVI updates need"
         return True
 
+    def prepare(self, task: Task) -> None:
+        """Import SciPy's special functions: the runner books it as ``setup_s``, not ``fit_s``."""
+        import scipy.special  # noqa: F401
+
     def fit(self, task: Task, budget: Budget, rng: np.random.Generator) -> NIGApproximation:
         """Run CAVI sweeps on ``task`` until the ELBO stops rising or the budget is spent.
 

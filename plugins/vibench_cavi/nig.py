@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import digamma, gammaln, polygamma
 
 from vibench import Approximation
 from vibench.truth import gaussian_logpdf
@@ -96,6 +95,8 @@ def elbo(data: NIGData, q: NIGFactors) -> float:
     ``(beta, log sigma2)`` space, since the task's log density carries the
     Jacobian.
     """
+    from scipy.special import digamma, gammaln  # here, not at import: registering the plugin stays cheap
+
     e_log_s2 = np.log(q.b) - digamma(q.a)
     e_inv_s2 = q.a / q.b
     const = data.a0 * np.log(data.b0) - gammaln(data.a0) - 0.5 * data.dim * np.log(2 * np.pi * data.tau2)
@@ -131,6 +132,8 @@ class NIGApproximation(Approximation):
     """
 
     def __init__(self, q: NIGFactors, info: dict[str, Any] | None = None):
+        from scipy.special import digamma, polygamma
+
         self.q = q
         dim = q.mu.shape[0]
         self._chol = np.linalg.cholesky(q.sigma)
@@ -152,6 +155,8 @@ class NIGApproximation(Approximation):
         return out
 
     def logpdf(self, x: np.ndarray) -> np.ndarray:
+        from scipy.special import gammaln
+
         x = np.atleast_2d(np.asarray(x, dtype=float))
         dim = self.q.mu.shape[0]
         s = x[:, dim]

@@ -49,7 +49,6 @@ import time
 from typing import Callable
 
 import numpy as np
-from scipy.optimize import minimize
 
 from vibench import Budget, GaussianApproximation, Method, Task
 
@@ -112,6 +111,8 @@ def run_lbfgs(
         Whether the stage ended by stalling or by L-BFGS's own convergence
         test, rather than by the budget.
     """
+    from scipy.optimize import minimize  # here, not at import: registering the plugin stays cheap
+
     stopper.new_stage()
     budget_hit = False
 
@@ -168,6 +169,10 @@ class MeanFieldVI(Method):
         if not self.warmup_draws or steps < 2:
             return [final]
         return [(self.warmup_draws, 1e-8 * dim, steps - max(1, steps // 4)), final]
+
+    def prepare(self, task: Task) -> None:
+        """Import SciPy's optimizer: the runner books it as ``setup_s``, not ``fit_s``."""
+        import scipy.optimize  # noqa: F401
 
     def fit(self, task: Task, budget: Budget, rng: np.random.Generator) -> GaussianApproximation:
         """Fit ``q = N(m, diag(sd^2))`` to ``task`` within ``budget``.

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.special import logsumexp
 
 from ..errors import VibenchError
 
@@ -93,6 +92,8 @@ class GridDensity:
     @classmethod
     def from_values(cls, nodes: np.ndarray, logf_values: np.ndarray) -> "GridDensity":
         """Normalize log density values already evaluated at uniform ``nodes``."""
+        from scipy.special import logsumexp  # here, not at import: registering the tasks stays cheap
+
         h = nodes[1] - nodes[0]
         log_w = np.log(h) + logf_values
         log_w[[0, -1]] -= np.log(2.0)

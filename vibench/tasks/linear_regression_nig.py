@@ -25,7 +25,6 @@ multivariate Student-t with ``2 a0`` degrees of freedom).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import digamma, gammaln, polygamma
 
 from ..density import LogDensity
 from ..task import Task, require
@@ -60,6 +59,8 @@ def make_linear_regression_nig(
     -------
     Task
     """
+    from scipy.special import digamma, gammaln, polygamma  # here, not at import: registering stays cheap
+
     check_regression_sizes(n, dim, prior_scale)
     require(a0 > 0 and b0 > 0, f"a0 and b0 must be > 0, got a0={a0}, b0={b0}")
     a_n = a0 + 0.5 * n

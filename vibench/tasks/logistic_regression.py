@@ -20,7 +20,6 @@ stored; the reference for the default size ships with vibench.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from ..density import LogDensity
 from ..reference import reference_truth
@@ -47,6 +46,8 @@ def simulate_logistic(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarr
     y : ndarray of float (0 or 1), shape (n,)
     beta : ndarray, shape (dim,)
     """
+    from scipy.special import expit  # here, not at import: registering the tasks stays cheap
+
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, dim))
     beta = rng.standard_normal(dim)
@@ -94,6 +95,8 @@ def make_logistic_regression(n: int = 100, dim: int = 5, prior_scale: float = 1.
     require(1 <= dim <= MAX_DIM, f"dim must be between 1 and {MAX_DIM}, got {dim}")
     require(1 <= n <= MAX_N, f"n must be between 1 and {MAX_N}, got {n}")
     require(prior_scale > 0, f"prior_scale must be > 0, got {prior_scale}")
+    from scipy.special import expit
+
     X, y, beta_true = simulate_logistic(n, dim, seed)
     prior_var = prior_scale**2
     const = -0.5 * dim * np.log(2 * np.pi * prior_var)
