@@ -97,6 +97,9 @@ def test_bad_run_arguments(tiny_suite, tmp_path, capsys, extra, message):
     (["run", "smok"], "did you mean 'smoke'?"),
     (["truth", "gaussian", "dim=true"], "parameter 'dim' must be a number, got True"),
     (["truth", "gaussian", "dim"], "size parameters are written k=v"),
+    (["truth", "posteriordb:eight_schools-eight_schools_centerd"],
+     "did you mean 'posteriordb:eight_schools-eight_schools_centered'?"),
+    (["truth", "posteriordb:no_such_posterior"], "set VIBENCH_POSTERIORDB=/path/to/posterior_database"),
 ])
 def test_bad_commands(capsys, argv, message):
     assert message in _one_error_line(capsys, main(argv))

@@ -150,11 +150,25 @@ class Registry:
         try:
             return self.tasks[name]
         except KeyError:
+            if name.startswith("posteriordb:"):  # not a module: a posterior without a task here
+                raise self._unknown_posterior(name) from None
             if ":" in name:
                 from .tasks.from_pymc import user_task_factory
 
                 return user_task_factory(name)
             raise self._unknown("task", name, self.tasks) from None
+
+    def _unknown_posterior(self, name: str) -> VibenchError:
+        """An unknown ``posteriordb:`` name: the closest task, and where the others come from."""
+        import difflib
+
+        prefix = "posteriordb:"
+        tasks = sorted(t for t in self.tasks if t.startswith(prefix))
+        close = difflib.get_close_matches(name[len(prefix):], [t[len(prefix):] for t in tasks], n=1, cutoff=0.6)
+        hint = f"did you mean {prefix + close[0]!r}? " if close else ""
+        return VibenchError(f"unknown task {name!r}: {hint}{len(tasks)} posteriordb posteriors are tasks here "
+                            "(vibench list posteriordb); set VIBENCH_POSTERIORDB=/path/to/posterior_database "
+                            "to read a posteriordb clone")
 
     def has_check(self, name: str) -> bool:
         """Whether task ``name`` has a cheap size check (:meth:`check_task` then builds nothing)."""
