@@ -225,3 +225,28 @@ def test_a_closed_pipe_is_not_a_traceback(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdout", Closed())
     assert main(["list", "suites"]) == 1
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_reference_runs_show_pymc_progress_only_to_a_person(monkeypatch):
+    """``console.interactive()`` (pm.sample's progressbar for a reference truth): a terminal, not -q."""
+    import io
+
+    from vibench import console
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    saved = dict(console._state)
+    try:
+        console._state.update(stream=None, verbosity=0)
+        assert console.interactive() is False  # no command line: a library call shows nothing
+        console._state.update(stream=Tty(), verbosity=0)
+        assert console.interactive() is True
+        console._state.update(verbosity=-1)
+        assert console.interactive() is False  # -q
+        console._state.update(stream=io.StringIO(), verbosity=1)
+        assert console.interactive() is False  # piped
+    finally:
+        console._state.clear()
+        console._state.update(saved)

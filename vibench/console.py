@@ -153,6 +153,21 @@ def phase(cell: Any, name: str) -> None:
         current[0](cell, name)
 
 
+def interactive() -> bool:
+    """Whether a person watches: the command line set up logging, not ``-q``, and stderr is a terminal.
+
+    Long computations outside cells (a NUTS reference truth) show their own
+    progress bar then, with draws per second and the time left.
+    """
+    stream = _state["stream"]
+    if stream is None or _state["verbosity"] < 0:
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def stdout_is_terminal() -> bool:
     """Whether stdout is a terminal (tables are drawn with rich) rather than a pipe or a file (plain text)."""
     try:

@@ -193,8 +193,8 @@ def compute_reference(model, settings: ReferenceSettings | None = None, label: s
     with quiet_pymc():
         trace = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=1,
                           random_seed=settings.seed, target_accept=settings.target_accept, model=model,
-                          progressbar=False, compute_convergence_checks=False, return_inferencedata=False,
-                          compile_kwargs={"mode": pytensor_mode(mode)})
+                          progressbar=console.interactive(), compute_convergence_checks=False,
+                          return_inferencedata=False, compile_kwargs={"mode": pytensor_mode(mode)})
     values = [np.stack(trace.get_values(v.name, combine=False)) for v in model.value_vars]
     samples = np.concatenate([v.reshape(v.shape[:2] + (-1,)) for v in values], axis=-1)
     divergences = int(np.sum(trace.get_sampler_stats("diverging", combine=False)))
