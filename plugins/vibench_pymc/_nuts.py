@@ -86,15 +86,43 @@ class _Prepared:
     trace: Any
     initial_point: dict
     mode: str
+    constrain: Any = None
 
 
-def _initvals(bundle: pymc_bridge.PyMCBundle, x: np.ndarray) -> dict[str, np.ndarray]:
-    """``pm.sample`` initial values for flat unconstrained ``x``, keyed by value-variable name.
+def _constrainer(model) -> Any:
+    """A compiled map from the value variables to every free RV's constrained value, or ``None``.
 
-    PyMC maps a transformed name (``"tau_log__"``) back through its transform
-    inside the initial-point function it compiles anyway.
+    ``None`` when no transform's bounds depend on another variable: then the
+    unconstrained values go to ``pm.sample`` as they are.
     """
-    return {name: np.reshape(x[slc], shape) for name, slc, shape in bundle.layout}
+    import pytensor
+    from pytensor.graph.traversal import ancestors
+
+    free = set(model.free_RVs)
+    dependent = [rv for rv in model.free_RVs
+                 if model.rvs_to_transforms.get(rv) is not None
+                 and free & set(ancestors(rv.owner.inputs))]
+    if not dependent:
+        return None
+    outputs = model.replace_rvs_by_values(model.free_RVs)
+    fn = pytensor.function(model.value_vars, outputs, on_unused_input="ignore")
+    names = [rv.name for rv in model.free_RVs]
+    return lambda values: dict(zip(names, fn(*values)))
+
+
+def _initvals(bundle: pymc_bridge.PyMCBundle, x: np.ndarray, constrain=None) -> dict[str, np.ndarray]:
+    """``pm.sample`` initial values for flat unconstrained ``x``.
+
+    Keyed by value-variable name (``"tau_log__"``): PyMC maps them back through
+    their transforms. Where a transform's bounds depend on another variable
+    (GARCH's ``beta1`` on ``(0, 1 - alpha1)``) PyMC refuses that ("Initial value
+    of beta1 depends on other random variables"), so ``constrain`` (from
+    :func:`_constrainer`) gives the constrained values, keyed by RV name.
+    """
+    values = {name: np.reshape(x[slc], shape) for name, slc, shape in bundle.layout}
+    if constrain is None:
+        return values
+    return constrain([values[v.name] for v in bundle.model.value_vars])
 
 
 def prepare_nuts(task: Task) -> None:
@@ -115,7 +143,7 @@ def _prepared(task: Task) -> _Prepared:
         model = bundle.model
         point = model.initial_point()
         trace = _trace_class()(model=model, test_point=point)  # compiles the trace's point function
-        prepared = _Prepared(bundle.logp_dlogp(mode), trace, point, mode)
+        prepared = _Prepared(bundle.logp_dlogp(mode), trace, point, mode, _constrainer(model))
         # A throwaway run pays pm.sample's and ArviZ's first-use imports and JIT.
         _sample(task, bundle, prepared, WARM_STEPS, WARM_CHAINS, np.random.default_rng(0), None)
         return prepared
@@ -152,7 +180,7 @@ def _sample(task, bundle, prepared: _Prepared, steps: int, chains: int, rng, max
             chains=chains,
             cores=1,
             step=step,
-            initvals=[_initvals(bundle, s) for s in starts],
+            initvals=[_initvals(bundle, s, prepared.constrain) for s in starts],
             random_seed=seed,
             model=bundle.model,
             trace=prepared.trace,
