@@ -250,3 +250,24 @@ def test_reference_runs_show_pymc_progress_only_to_a_person(monkeypatch):
     finally:
         console._state.clear()
         console._state.update(saved)
+
+
+def test_the_accuracy_table_fits_the_width_it_is_given(tmp_path, capsys):
+    """The answer's last table (one column per method) wraps into blocks at ``width`` (the terminal's)."""
+    from vibench.answer import answer_text
+
+    suite = tmp_path / "wide.toml"
+    suite.write_text('name = "wide"\nseeds = [0]\n[[tasks]]\nname = "gaussian"\ndim = 2\nrho = 0.5\n'
+                     + "".join(f'[[methods]]\nname = "{m}"\nbudgets = [50]\n'
+                               for m in ("laplace", "meanfield", "fullrank", "emcee")))
+    assert main(["run", str(suite), "--out", str(tmp_path / "res"), "--no-progress"]) == 0
+    capsys.readouterr()
+    (run,) = (tmp_path / "res").iterdir()
+
+    def table(text):
+        return text.split("Accuracy at each method's largest budget")[1].splitlines()[1:]
+
+    assert max(len(ln) for ln in table(answer_text(run))) > 40  # one block, however wide
+    narrow = table(answer_text(run, width=40))
+    assert max(len(ln) for ln in narrow) <= 40
+    assert all(m in "\n".join(narrow) for m in ("laplace", "meanfield", "fullrank", "emcee"))

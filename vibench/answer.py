@@ -130,7 +130,7 @@ def _unsupported_line(df: pd.DataFrame) -> str:
     return f"Unsupported cells: {len(un)} ({', '.join(f'{m} {n}' for m, n in per.most_common())})."
 
 
-def _floor_lines(fl: pd.DataFrame) -> list[str]:
+def _floor_lines(fl: pd.DataFrame, width: int | None = None) -> list[str]:
     if fl.empty:
         return []
 
@@ -142,7 +142,7 @@ def _floor_lines(fl: pd.DataFrame) -> list[str]:
     fl = fl.assign(D=[label(r) for _, r in fl.iterrows()])
     pivot = fl.pivot_table(index=["task", "size"], columns="method", values="D", aggfunc="first", sort=False)
     return ["Accuracy at each method's largest budget: dist in posterior sds (* = unreliable: not a floor):",
-            pivot.reset_index().to_string(index=False, na_rep="-")]
+            pivot.reset_index().to_string(index=False, na_rep="-", line_width=width)]
 
 
 def _crossover_lines(cross: pd.DataFrame) -> list[str]:
@@ -154,7 +154,7 @@ def _crossover_lines(cross: pd.DataFrame) -> list[str]:
 
 
 def answer_text(run: str | os.PathLike | pd.DataFrame, levels: Sequence[Level] | None = None,
-                full: bool = True) -> str:
+                full: bool = True, width: int | None = None) -> str:
     """The answer: a verdict line per task and size, a summary, then unreliable cells, crossovers, floors.
 
     Parameters
@@ -165,6 +165,9 @@ def answer_text(run: str | os.PathLike | pd.DataFrame, levels: Sequence[Level] |
         Default: the suite's (``run.json``), else the defaults.
     full : bool
         Include the unreliable cells, crossovers and floors.
+    width : int, optional
+        Fit the accuracy table to this many characters (pandas wraps its columns
+        into blocks); default: one block however wide.
 
     Returns
     -------
@@ -188,5 +191,5 @@ def answer_text(run: str | os.PathLike | pd.DataFrame, levels: Sequence[Level] |
     out += ["", summary_line(v)]
     if full:
         out += ["", *_unreliable_lines(c), _unsupported_line(df), "", *_crossover_lines(analysis.crossovers(v)),
-                "", *_floor_lines(analysis.floors(df, c))]
+                "", *_floor_lines(analysis.floors(df, c), width)]
     return "\n".join(out)

@@ -135,7 +135,7 @@ def cmd_run(args) -> int:
 def _print_answer(run_dir) -> None:
     from .answer import answer_text
 
-    console.print_text(answer_text(run_dir))
+    console.print_text(answer_text(run_dir, width=console.text_width()))
 
 
 def _summary_line(run_dir, levels=None) -> str:
@@ -269,7 +269,7 @@ def cmd_report(args) -> int:
     if console.verbosity() < 0:
         print(path)
     elif console.verbosity() > 0:
-        console.print_text(answer_text(args.run_dir, levels))
+        console.print_text(answer_text(args.run_dir, levels, width=console.text_width()))
         print(f"\nreport: {path}")
     else:
         print(_summary_line(args.run_dir, levels))

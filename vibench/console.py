@@ -229,16 +229,21 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]], plain: str
         console.print(f"(left out to fit: {', '.join(hidden)}; piped output has every column)", style="dim")
 
 
+def text_width() -> int | None:
+    """The terminal's width for text on stdout, or ``None`` when stdout is piped (print as is)."""
+    return max(40, shutil.get_terminal_size().columns - 1) if stdout_is_terminal() else None
+
+
 def print_text(text: str) -> None:
     """Print ``text``; on a terminal, wrap each long prose line to its width (indented under itself).
 
     Aligned blocks (two or more lines of one length, as pandas prints a table)
     are left as they are.
     """
-    if not stdout_is_terminal():
+    width = text_width()
+    if width is None:
         print(text)
         return
-    width = max(40, shutil.get_terminal_size().columns - 1)
     lines = text.split("\n")
     out = []
     for i, line in enumerate(lines):
