@@ -19,25 +19,23 @@ change to another cell:
 With ``draws_dir`` (``vibench run --keep-draws``) an ``ok`` cell also saves its
 approximation's draws as InferenceData NetCDF (:mod:`vibench.draws_io`) in the
 process that ran it; a cell that fails has no file.
+
+The guards live beside this module: :mod:`vibench.truth_guard` (the hidden
+truth, read-only arrays, the truth's checks) and :mod:`vibench.isolation`
+(output capture, the ``os._exit`` and SIGINT guard, the one-line error);
+their public names are importable from here too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import math
 import os
-import signal
-import sys
-import tempfile
-import threading
 import time
 import traceback
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -48,107 +46,17 @@ from .draws_io import draws_file, save_draws
 from .errors import VibenchError
 from .registry import get_registry
 from .columns import METRIC_KEYS
+from .isolation import TAIL_CHARS, _INTERRUPTED, _base_exception_message, _captured, _ExitCalled, _guarded, one_line
 from .jsonrow import jsonable
 from .method import Method
 from .task import Task
+from .truth_guard import HiddenTruth, TruthAccessError, check_truth, fit_view, freeze  # noqa: F401  (re-exported)
 
 __all__ = ["blas_threads", "warm_up", "run_cell", "build_task", "check_cells", "error_row", "METRIC_KEYS",
            "HiddenTruth", "TruthAccessError", "fit_view", "check_truth", "freeze", "TAIL_CHARS"]
 
-#: Characters of a method's stdout and stderr kept in ``info``.
-TAIL_CHARS = 2000
 #: Metrics whose non-finite value makes the row an error (the yardstick and the KL).
 CHECKED_METRICS = ("mean_err", "sd_err", "dist", "kl")
-_REAL_EXIT = os._exit
-
-
-class TruthAccessError(RuntimeError):
-    """A method read ``task.truth``: what it is scored against."""
-
-
-class HiddenTruth:
-    """Stands in for ``task.truth`` while a method runs: any attribute access raises and is remembered."""
-
-    __slots__ = ("_read",)
-
-    def __init__(self):
-        object.__setattr__(self, "_read", False)
-
-    def __getattr__(self, name):
-        if name.startswith("__"):  # copy, pickle and friends probing for hooks
-            raise AttributeError(name)
-        object.__setattr__(self, "_read", True)
-        raise TruthAccessError(f"method read task.truth.{name}: a method must not use the truth it is scored against")
-
-    def __setattr__(self, name, value):
-        object.__setattr__(self, "_read", True)
-        raise TruthAccessError("method wrote task.truth: a method must not use the truth it is scored against")
-
-    def __bool__(self):
-        object.__setattr__(self, "_read", True)
-        raise TruthAccessError("method read task.truth: a method must not use the truth it is scored against")
-
-    def __repr__(self):
-        return "<hidden truth>"
-
-    def __reduce__(self):  # copies and pickles of a task view stay views, not a read of the truth
-        return (HiddenTruth, ())
-
-    @property
-    def was_read(self) -> bool:
-        """Whether the method touched it (even if it caught the error)."""
-        return object.__getattribute__(self, "_read")
-
-
-def freeze(value: Any, _depth: int = 0) -> Any:
-    """Make the numpy arrays in ``value`` (and in dicts, lists and tuples inside it) read-only, in place."""
-    if isinstance(value, np.ndarray):
-        value.flags.writeable = False
-    elif _depth < 4 and isinstance(value, dict):
-        for v in value.values():
-            freeze(v, _depth + 1)
-    elif _depth < 4 and isinstance(value, (list, tuple)):
-        for v in value:
-            freeze(v, _depth + 1)
-    return value
-
-
-def check_truth(truth: Any, dim: int) -> str | None:
-    """Why ``truth`` cannot be scored against (non-finite, wrong shape, covariance not PSD), or ``None``."""
-    try:
-        mean, sd = np.asarray(truth.mean, dtype=float), np.asarray(truth.sd, dtype=float)
-        if mean.shape != (dim,) or sd.shape != (dim,):
-            return f"truth.mean and truth.sd must have shape ({dim},), got {mean.shape} and {sd.shape}"
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(sd))):
-            return "truth.mean or truth.sd is not finite"
-        if np.any(sd <= 0):
-            return "truth.sd must be > 0"
-        precision = getattr(truth, "precision", None)
-        if precision is not None:  # a banded truth: its dense cov is never built here
-            band = np.asarray(getattr(precision, "band", 0.0), dtype=float)
-            if not np.all(np.isfinite(band)):
-                return "truth.precision is not finite"
-        elif truth.cov is not None:
-            cov = np.asarray(truth.cov, dtype=float)
-            if cov.shape != (dim, dim) or not np.all(np.isfinite(cov)):
-                return "truth.cov is not a finite (dim, dim) matrix"
-            scale = max(1.0, float(np.max(np.abs(cov))))
-            if not np.allclose(cov, cov.T, rtol=1e-8, atol=1e-12 * scale):
-                return "truth.cov is not symmetric"
-            if dim <= 2000:
-                low = float(np.min(np.linalg.eigvalsh(cov)))
-                if low < -1e-8 * scale:
-                    return f"truth.cov is not positive semi-definite (smallest eigenvalue {low:.3g})"
-            else:
-                try:
-                    np.linalg.cholesky(cov + 1e-10 * scale * np.eye(dim))
-                except np.linalg.LinAlgError:
-                    return "truth.cov is not positive semi-definite (its Cholesky factorization fails)"
-        if truth.draws is not None and not np.all(np.isfinite(np.asarray(truth.draws, dtype=float))):
-            return "truth.draws are not finite"
-    except Exception as exc:  # a truth this broken is its own explanation
-        return f"truth cannot be checked: {one_line(exc)}"
-    return None
 
 
 @dataclass
@@ -166,26 +74,6 @@ class _Entry:
         if state is not None:
             state.update(self.density_state)
         return fit_view(self.task, self.view)
-
-
-def fit_view(task: Task, view: Task | None = None) -> Task:
-    """The task as a method sees it: the same density and data (read-only), a hidden truth.
-
-    Pass the ``view`` of an earlier cell to reset it in place rather than make
-    a new one: its identity is what methods cache compiled models by, so it
-    stays the same object from cell to cell, while every field a method may
-    have reassigned is set back (extra attributes, a method's own caches, stay).
-    """
-    fields = dict(
-        name=task.name, params=dict(task.params), log_density=task.log_density, truth=HiddenTruth(),
-        initial_point=task.initial_point, pymc_model=task.pymc_model,
-        tags=dict(task.tags), data=dict(task.data),
-    )
-    if view is None:
-        return Task(**fields)
-    for key, value in fields.items():
-        setattr(view, key, value)
-    return view
 
 
 @functools.lru_cache(maxsize=16)
@@ -275,12 +163,6 @@ def warm_up() -> None:
     threadpool_limits(blas_threads())
 
 
-def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` — what an error row records."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
 def error_row(cell: Cell, status: str, error: str, **extra: Any) -> dict[str, Any]:
     """A row for a cell that produced no measurement (error, timeout, unsupported)."""
     row = _blank_row(cell)
@@ -314,109 +196,6 @@ def _seconds(value: Any, at_most: float) -> float:
     except (TypeError, ValueError):
         return 0.0
     return min(max(value, 0.0), at_most) if math.isfinite(value) else 0.0
-
-
-class _ExitCalled(BaseException):
-    """``os._exit`` called by a method while a cell runs in this process."""
-
-    def __init__(self, code):
-        super().__init__(code)
-        self.code = code
-
-
-_INTERRUPTED = threading.Event()
-
-
-@contextlib.contextmanager
-def _guarded():
-    """While a method runs: ``os._exit`` raises instead of ending the process; a real SIGINT is marked.
-
-    Only the process that entered the block is guarded (a child forked by the
-    method exits for real). The SIGINT handler is installed only in the main
-    thread and only where SIGINT is not ignored (worker processes ignore it:
-    their parent handles Ctrl-C).
-    """
-    owner = os.getpid()
-
-    def refuse_exit(code=0):
-        if os.getpid() != owner:
-            _REAL_EXIT(code)
-        raise _ExitCalled(code)
-
-    def on_sigint(signum, frame):
-        _INTERRUPTED.set()
-        raise KeyboardInterrupt
-
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        try:
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                previous = signal.signal(signal.SIGINT, on_sigint)
-        except (ValueError, OSError):
-            previous = None
-    _INTERRUPTED.clear()
-    saved_exit, os._exit = os._exit, refuse_exit
-    try:
-        yield
-    finally:
-        os._exit = saved_exit
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-
-
-def _tail(fh, limit: int) -> tuple[str, int]:
-    size = fh.seek(0, os.SEEK_END)
-    fh.seek(max(0, size - limit * 4))
-    text = fh.read().decode("utf-8", errors="replace")
-    return text[-limit:], size
-
-
-@contextlib.contextmanager
-def _captured(out: dict[str, Any], limit: int = TAIL_CHARS):
-    """Send this process's stdout and stderr (file descriptors 1 and 2, and ``sys.stdout``/``sys.stderr``)
-    to temporary files while the block runs; put their tails and sizes in ``out``."""
-    with tempfile.TemporaryFile() as so, tempfile.TemporaryFile() as se:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        saved_fds = []
-        for fd, fh in ((1, so), (2, se)):
-            try:
-                saved_fds.append((fd, os.dup(fd)))
-                os.dup2(fh.fileno(), fd)
-            except OSError:
-                continue
-        saved_py = sys.stdout, sys.stderr
-        sys.stdout = io.TextIOWrapper(open(so.fileno(), "wb", closefd=False), errors="replace", write_through=True)
-        sys.stderr = io.TextIOWrapper(open(se.fileno(), "wb", closefd=False), errors="replace", write_through=True)
-        try:
-            yield
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            replaced = sys.stdout, sys.stderr
-            sys.stdout, sys.stderr = saved_py
-            for stream in replaced:
-                with contextlib.suppress(Exception):
-                    stream.detach()
-            for fd, saved in saved_fds:
-                os.dup2(saved, fd)
-                os.close(saved)
-            for name, fh in (("stdout", so), ("stderr", se)):
-                text, size = _tail(fh, limit)
-                if size:
-                    out[f"{name}_tail"], out[f"{name}_bytes"] = text, size
-
-
-def _base_exception_message(exc: BaseException) -> str:
-    if isinstance(exc, _ExitCalled):
-        return f"method called os._exit({exc.code!r})"
-    if isinstance(exc, SystemExit):
-        return f"method called sys.exit({exc.code!r})"
-    if isinstance(exc, KeyboardInterrupt):
-        return "method raised KeyboardInterrupt"
-    return one_line(exc)
 
 
 def run_cell(cell: Cell, debug: bool = False, draws_dir: str | os.PathLike | None = None) -> dict[str, Any]:
