@@ -1,0 +1,413 @@
+"""Mutation testing of vibench's scientific core with mutmut: build a workspace, run mutmut, score it.
+
+::
+
+    python suites/mutation.py [--only GLOB] [--tests FILE] [--max-children 1] [--resume] [--report] [MUTANT ...]
+
+mutmut copies its ``source_paths`` into ``mutants/`` and derives module names
+from file paths, but the built-in plugins live in ``plugins/vibench_<name>/``
+and are imported as top-level packages. So mutmut runs in a workspace (default
+``build/mutation/``, git-ignored) holding copies of ``vibench/`` and of the VI,
+Laplace and CAVI plugins as top-level packages, ``tests/``, what the tests read
+(README.md, docs/, suites/, examples/), a generated ``pyproject.toml`` with the
+``[tool.mutmut]`` section and a ``conftest.py`` that deselects ``SLOW_TESTS``.
+
+``AREAS`` says what is mutated by default and which test files run for it (of
+those, mutmut runs for each mutant only the tests that called its function).
+``--only`` restricts the mutated files, ``--tests`` replaces the tests. A
+module's score is ``(killed + timeout) / (total - skipped - equivalent)``, the
+equivalents being listed in ``docs/mutation_equivalents.toml``; the survivors
+are listed by name for ``python -m mutmut show NAME`` in the workspace. The
+workspace is rebuilt from scratch unless ``--resume`` or mutant names (which
+mutmut re-runs) are given. BLAS threads default to 1. See docs/mutation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WORKSPACE = ROOT / "build" / "mutation"
+EQUIVALENTS = ROOT / "docs" / "mutation_equivalents.toml"  # not suites/: every suites/*.toml is a suite
+MARKER = ".vibench-mutation"  # a workspace this script may delete
+PACKAGES = {"vibench": "vibench", "vibench_vi": "plugins/vibench_vi",
+            "vibench_laplace": "plugins/vibench_laplace", "vibench_cavi": "plugins/vibench_cavi"}
+ALSO_COPY = ("README.md", "docs", "suites", "examples")  # read by the tests (README, docs/plugins.md, suite files)
+KILLED = ("killed", "caught by type check")
+
+
+@dataclass(frozen=True)
+class Area:
+    """Files mutated together (``paths``: globs of repository paths) and the test files that judge them.
+
+    ``name`` labels the area's row in the table; ``core`` areas make the "scoring and truth" row.
+    """
+
+    name: str
+    paths: tuple[str, ...]
+    tests: tuple[str, ...]
+    core: bool = False
+
+
+AREAS = (
+    Area("scoring", ("vibench/scoring/*.py",),
+         ("tests/test_scoring.py", "tests/test_metrics.py", "tests/test_standard_errors.py", "tests/test_scale.py",
+          "tests/test_analysis.py", "tests/test_oracle_run.py", "tests/test_conformance.py",
+          "tests/test_killed_survivors.py"), core=True),
+    Area("truth", ("vibench/truth.py", "vibench/banded.py", "vibench/tasks/_gaussian.py", "vibench/tasks/gaussian.py",
+                   "vibench/tasks/gmrf.py", "vibench/tasks/linear_regression.py",
+                   "vibench/tasks/linear_regression_nig.py", "vibench/tasks/brownian_motion.py",
+                   "vibench/tasks/_quadrature.py"),
+         ("tests/test_tasks.py", "tests/test_realistic_tasks.py", "tests/test_metrics.py", "tests/test_scale.py",
+          "tests/test_scoring.py", "tests/test_density.py", "tests/test_fullrank_start.py",
+          "tests/test_conformance.py"), core=True),
+    Area("analysis", ("vibench/analysis.py",),
+         ("tests/test_analysis.py", "tests/test_oracle_run.py", "tests/test_report.py")),
+    Area("vi", ("plugins/vibench_vi/*.py",),
+         ("tests/test_vi.py", "tests/test_fullrank_start.py", "tests/test_scale.py", "tests/test_conformance.py",
+          "tests/test_killed_survivors.py")),
+    Area("laplace", ("plugins/vibench_laplace/*.py",),
+         ("tests/test_laplace_emcee.py", "tests/test_scale.py", "tests/test_conformance.py",
+          "tests/test_killed_survivors.py")),
+    Area("cavi", ("plugins/vibench_cavi/*.py",), ("tests/test_cavi.py", "tests/test_conformance.py")),
+    Area("store", ("vibench/store.py", "vibench/session.py", "vibench/suite.py"),
+         ("tests/test_store.py", "tests/test_suite.py", "tests/test_runner.py", "tests/test_formats.py",
+          "tests/test_cli.py", "tests/test_bad_input.py", "tests/test_oracle_run.py",
+          "tests/test_killed_survivors.py")),
+)
+
+#: Test files in no area on purpose: slow, a browser, Dask, PyMC, subprocesses (whose calls mutmut cannot
+#: trace), or no mutated code. A test file in neither list is reported at the start of a run.
+UNSELECTED = ("test_asv", "test_byo", "test_cli_habits", "test_dask_real", "test_docs", "test_example_plugin",
+              "test_executors", "test_faults", "test_lazy_imports", "test_peers", "test_posteriordb", "test_pymc",
+              "test_pymc_costs", "test_pymc_initvals", "test_reference", "test_registry", "test_report_browser")
+
+#: Regular expressions of test ids deselected in the workspace: seconds to a minute each, too slow to run
+#: once per mutant (PyMC compiles, Dask clusters, the banded truths at d = 20 000).
+SLOW_TESTS = (
+    r"::test_builtin_method_conforms\[pymc-",
+    r"::test_builtin_task_conforms\[posteriordb:",
+    r"::test_a_broken_method_fails_with_a_clear_message\[.*rejects every task offered",
+    r"beyond_the_dense_size",
+    r"\[dask\]|dask_address",
+)
+
+CONFTEST = '''"""Generated by suites/mutation.py: deselect the tests too slow to run once per mutant."""
+
+import re
+
+SLOW_TESTS = {patterns!r}
+
+
+def pytest_collection_modifyitems(config, items):
+    slow = [item for item in items if any(re.search(p, item.nodeid) for p in SLOW_TESTS)]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item not in set(slow)]
+'''
+
+
+class MutationError(Exception):
+    """A problem with the arguments or the workspace, reported as one line."""
+
+
+def workspace_path(path: str) -> str:
+    """The workspace path of a repository path (``plugins/vibench_vi/x.py`` -> ``vibench_vi/x.py``)."""
+    top = next(t for t, source in PACKAGES.items() if path.startswith(source + "/"))
+    return top + path[len(PACKAGES[top]):]
+
+
+def module_of(mutant: str) -> str:
+    """The module of a mutant name (``vibench.scoring.kl.x_kl__mutmut_3`` -> ``vibench.scoring.kl``)."""
+    return mutant.partition("__mutmut_")[0].rsplit(".", 1)[0]
+
+
+def candidates() -> list[str]:
+    """Every Python file that can be mutated (package ``__init__.py`` files left out), as repository paths."""
+    return sorted(str(p.relative_to(ROOT)) for src in PACKAGES.values() for p in (ROOT / src).rglob("*.py")
+                  if "__pycache__" not in p.parts and p.name != "__init__.py")
+
+
+def areas_of(path: str) -> list[Area]:
+    """The areas whose globs match a repository path."""
+    return [a for a in AREAS if any(fnmatch.fnmatch(path, g) for g in a.paths)]
+
+
+def select_files(only: list[str]) -> list[str]:
+    """The files to mutate: those matching ``only`` (globs of repository paths), else every file of ``AREAS``."""
+    files = candidates()
+    for pattern in only:
+        if not any(fnmatch.fnmatch(f, pattern) for f in files):
+            raise MutationError(f"--only {pattern} matches no Python file of {', '.join(PACKAGES.values())}")
+    if only:
+        return [f for f in files if any(fnmatch.fnmatch(f, p) for p in only)]
+    return [f for f in files if areas_of(f)]
+
+
+def unmapped_tests() -> list[str]:
+    """Test files in no area and not in ``UNSELECTED``: new tests the mapping has not placed yet."""
+    mapped = {t for a in AREAS for t in a.tests}
+    return [t for t in sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py"))
+            if t not in mapped and Path(t).stem not in UNSELECTED]
+
+
+def select_tests(files: list[str], tests: list[str]) -> list[str]:
+    """The tests to run: ``tests`` (files or ids, repository paths) if given, else those of the files' areas."""
+    for test in tests:
+        if not (ROOT / test.split("::")[0]).is_file():
+            raise MutationError(f"--tests {test}: no such file under {ROOT}")
+    if tests:
+        return tests
+    unmapped = [f for f in files if not areas_of(f)]
+    if unmapped:
+        raise MutationError(f"no tests are mapped to {unmapped[0]} (not in AREAS): pass --tests")
+    chosen: list[str] = []
+    for area in AREAS:
+        if any(area in areas_of(f) for f in files):
+            chosen += [t for t in area.tests if t not in chosen]
+    return chosen
+
+
+def _toml(value: object) -> str:
+    """A TOML literal of a string, bool, number or list of them (JSON's escapes are TOML's)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def mutmut_config(files: list[str], tests: list[str]) -> str:
+    """The workspace's ``pyproject.toml``: ``[tool.mutmut]`` and the repository's pytest options."""
+    mutmut = {
+        "source_paths": list(PACKAGES),
+        "only_mutate": [workspace_path(f) for f in files],
+        "also_copy": [*ALSO_COPY, "conftest.py"],
+        "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+        "pytest_add_cli_args_test_selection": tests,
+        "use_git_change_detection": False,  # the workspace sits inside the repository's git tree
+    }
+    pytest = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    lines = ["# Generated by suites/mutation.py; rebuilt on every run.", "", "[tool.mutmut]"]
+    lines += [f"{k} = {_toml(v)}" for k, v in mutmut.items()]
+    lines += ["", "[tool.pytest.ini_options]"] + [f"{k} = {_toml(v)}" for k, v in pytest.items()]
+    return "\n".join(lines) + "\n"
+
+
+def build(workspace: Path, files: list[str], tests: list[str], fresh: bool) -> None:
+    """Copy the sources and tests into ``workspace`` and write its configuration.
+
+    Parameters
+    ----------
+    workspace : Path
+        Created if missing; refused if it exists and was not built here (no ``MARKER``).
+    files, tests : list of str
+        Repository paths to mutate, and the test selection.
+    fresh : bool
+        Delete the workspace first, verdicts included. Otherwise only the copies are
+        replaced, with their modification times, which mutmut compares with its
+        mutants' to keep the verdicts of unchanged files.
+    """
+    if workspace.exists() and any(workspace.iterdir()) and not (workspace / MARKER).exists():
+        raise MutationError(f"refusing to use {workspace}: it exists and is not a mutation workspace ({MARKER})")
+    if fresh and workspace.exists():
+        shutil.rmtree(workspace)
+    workspace.mkdir(parents=True, exist_ok=True)
+    (workspace / MARKER).write_text("built by suites/mutation.py; deleted by its next run without --resume\n")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for name in [*PACKAGES, "tests", *ALSO_COPY]:
+        source, target = ROOT / PACKAGES.get(name, name), workspace / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=ignore)
+        elif source.is_file():
+            shutil.copy2(source, target)
+    (workspace / "conftest.py").write_text(CONFTEST.format(patterns=SLOW_TESTS))
+    (workspace / "pyproject.toml").write_text(mutmut_config(files, tests))
+
+
+def check_mutmut() -> None:
+    """Fail with one line unless mutmut 3 (whose ``mutants/*.meta`` files this script reads) is installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("mutmut")
+    except PackageNotFoundError:
+        raise MutationError("mutmut is not installed: pip install mutmut==3.8.1") from None
+    if not found.startswith("3."):
+        raise MutationError(f"this script reads mutmut 3's results, but mutmut {found} is installed")
+
+
+def run_mutmut(workspace: Path, max_children: int, names: list[str]) -> int:
+    """Run ``python -m mutmut run`` in the workspace; its exit code (130 if interrupted)."""
+    env = dict(os.environ)
+    env.pop("MUTANT_UNDER_TEST", None)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names]
+    try:
+        return subprocess.run(command, cwd=workspace, env=env).returncode
+    except KeyboardInterrupt:
+        return 130
+
+
+def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
+    """Mutant name -> why it is equivalent, from ``docs/mutation_equivalents.toml``."""
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise MutationError(f"{path.name}: {exc}") from None
+    for name, reason in data.items():
+        if "__mutmut_" not in name or not isinstance(reason, str) or not reason.strip():
+            raise MutationError(f'{path.name}: want "<mutant name>" = "<reason>", got {name!r} = {reason!r}')
+    return data
+
+
+def results(workspace: Path, files: list[str]) -> dict[str, dict[str, str]]:
+    """Repository path -> {mutant name: mutmut status}, from the ``mutants/*.meta`` files."""
+    from mutmut.stats import status_by_exit_code
+
+    found = {}
+    for f in files:
+        meta = workspace / "mutants" / (workspace_path(f) + ".meta")
+        if meta.exists():
+            codes = json.loads(meta.read_text())["exit_code_by_key"]
+            found[f] = {name: status_by_exit_code[code] for name, code in codes.items()}
+    return found
+
+
+COLUMNS = ("killed", "timeout", "survived", "no tests", "not run", "other", "equivalent", "total")
+NOT_KILLED = ("survived", "no tests", "not checked", "suspicious", "segfault", "check was interrupted by user")
+
+
+def tally(statuses: dict[str, str], equivalents: dict[str, str]) -> dict[str, int]:
+    """Counts of ``COLUMNS`` (and ``skipped``) over mutants' statuses; the listed equivalents that survived
+    count as ``equivalent``, other outcomes (suspicious, segfault: a CPU-limit SIGKILL) as ``other``."""
+    c = dict.fromkeys((*COLUMNS, "skipped"), 0)
+    for name, status in statuses.items():
+        if status in KILLED:
+            c["killed"] += 1
+        elif status in ("timeout", "skipped"):
+            c[status] += 1
+        elif name in equivalents:
+            c["equivalent"] += 1
+        elif status in ("survived", "no tests"):
+            c[status] += 1
+        else:
+            c["not run" if status == "not checked" else "other"] += 1
+    c["total"] = len(statuses)
+    return c
+
+
+def score(c: dict[str, int]) -> float | None:
+    """Kill percentage ``(killed + timeout) / (total - skipped - equivalent)``; None without mutants."""
+    scored = c["total"] - c["skipped"] - c["equivalent"]
+    return 100.0 * (c["killed"] + c["timeout"]) / scored if scored else None
+
+
+def report(found: dict[str, dict[str, str]], equivalents: dict[str, str], workspace: Path = DEFAULT_WORKSPACE) -> str:
+    """The score table (modules, areas, "scoring and truth", overall), the survivors and the stale equivalents.
+
+    ``found`` is :func:`results`'s, ``equivalents`` :func:`load_equivalents`'s; ``workspace`` is named in the
+    triage hint.
+    """
+    width = max([len(f) for f in found] + [len("scoring and truth")])
+    head = f"{'module':<{width}}" + "".join(f"{c:>{len(c) + 2}}" for c in COLUMNS) + f"{'kill %':>8}"
+    rule = "-" * len(head)
+
+    def row(label: str, paths: list[str]) -> str:
+        c = tally({k: v for p in paths for k, v in found[p].items()}, equivalents)
+        s = score(c)
+        cells = "".join(f"{c[k]:>{len(k) + 2}}" for k in COLUMNS)
+        return f"{label:<{width}}{cells}" + (f"{s:>8.1f}" if s is not None else f"{'-':>8}")
+
+    lines = [head, rule, *(row(f, [f]) for f in found), rule]
+    for area in AREAS:
+        paths = [f for f in found if area in areas_of(f)]
+        if paths:
+            lines.append(row(f"area {area.name}", paths))
+    core = [f for f in found if any(a.core for a in areas_of(f))]
+    if core:
+        lines.append(row("scoring and truth", core))
+    lines.append(row("overall", list(found)))
+    everything = {k: v for p in found for k, v in found[p].items()}
+    survivors = [(n, s) for n, s in everything.items() if s in NOT_KILLED and n not in equivalents]
+    if survivors:
+        lines += ["", f"{len(survivors)} not killed (triage: cd {workspace} && python -m mutmut show NAME):"]
+        lines += [f"  {n}" + (f"  [{s}]" if s != "survived" else "") for n, s in survivors]
+    modules = {module_of(n) for n in everything}
+    stale = [n for n in equivalents if module_of(n) in modules and everything.get(n, "missing") in
+             (*KILLED, "timeout", "missing")]
+    if stale:
+        lines += ["", "equivalents killed or missing (renumbered? edit docs/mutation_equivalents.toml):"]
+        lines += [f"  {n}  [{everything.get(n, 'missing')}]" for n in stale]
+    return "\n".join(lines)
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """Flatten repeated and comma-separated option values."""
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: build the workspace, run mutmut, print the score table; the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("mutants", nargs="*", help="mutant names or globs to (re-)run; implies --resume")
+    parser.add_argument("--only", action="append", metavar="GLOB",
+                        help="mutate only these repository paths, e.g. vibench/scoring/verdicts.py (repeatable)")
+    parser.add_argument("--tests", action="append", metavar="FILE",
+                        help="run these test files instead of the areas' (repeatable, comma-separated)")
+    parser.add_argument("--max-children", type=int, default=1, metavar="N", help="mutmut workers (default 1)")
+    parser.add_argument("--workspace", type=Path, default=DEFAULT_WORKSPACE,
+                        help="where to build and run (default build/mutation)")
+    parser.add_argument("--resume", action="store_true", help="keep the verdicts of the previous run")
+    parser.add_argument("--report", action="store_true", help="only print the table of the previous run")
+    args = parser.parse_args(argv)
+    try:
+        if args.max_children < 1:
+            raise MutationError(f"--max-children must be at least 1, got {args.max_children}")
+        check_mutmut()
+        files, equivalents = select_files(_split(args.only)), load_equivalents()
+        workspace = args.workspace.resolve()
+        code, started = 0, time.perf_counter()
+        if not args.report:
+            tests = select_tests(files, _split(args.tests))
+            for test in [] if args.tests else unmapped_tests():
+                print(f"mutation: {test} is in no area: add it to AREAS or UNSELECTED in suites/mutation.py")
+            print(f"mutating {len(files)} files in {workspace}; tests: {' '.join(tests)}", flush=True)
+            build(workspace, files, tests, fresh=not (args.resume or args.mutants))
+            code = run_mutmut(workspace, args.max_children, args.mutants)
+        found = results(workspace, files)
+        if not found:
+            raise MutationError(f"no mutmut results in {workspace / 'mutants'} for the selected files"
+                                + (f" (mutmut exited with {code}; see its output above)" if code else ""))
+        if code and all(v == "not checked" for f in found.values() for v in f.values()):
+            raise MutationError(f"mutmut exited with {code} before testing any mutant (see its output above; "
+                                "a test failing without mutants stops it)")
+    except MutationError as exc:
+        print(f"mutation: {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(report(found, equivalents, workspace))
+    if not args.report:
+        print(f"\nwall time {time.perf_counter() - started:.0f} s with --max-children {args.max_children}")
+    if code:
+        print(f"mutmut exited with {code}: the table holds the verdicts reached so far", file=sys.stderr)
+    return 1 if code else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
