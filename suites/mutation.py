@@ -63,7 +63,7 @@ AREAS = (
     Area("scoring", ("vibench/scoring/*.py",),
          ("tests/test_scoring.py", "tests/test_metrics.py", "tests/test_standard_errors.py", "tests/test_scale.py",
           "tests/test_analysis.py", "tests/test_oracle_run.py", "tests/test_conformance.py",
-          "tests/test_killed_survivors.py"), core=True),
+          "tests/test_killed_survivors.py", "tests/test_verdicts_state.py"), core=True),
     Area("truth", ("vibench/truth.py", "vibench/banded.py", "vibench/tasks/_gaussian.py", "vibench/tasks/gaussian.py",
                    "vibench/tasks/gmrf.py", "vibench/tasks/linear_regression.py",
                    "vibench/tasks/linear_regression_nig.py", "vibench/tasks/brownian_motion.py",
