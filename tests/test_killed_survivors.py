@@ -79,3 +79,24 @@ def test_suite_validation_refuses(tmp_path, body, message):
     path.write_text(f'name = "s"\n{body}[[tasks]]\nname = "gaussian"\ndim = 2\n{methods}')
     with pytest.raises(VibenchError, match=message):
         load_suite(str(path))
+
+
+@pytest.mark.parametrize("task_name, params, hessian", [
+    ("gaussian", {"dim": 10, "rho": 0.9}, "banded"),      # tagged hessian_bandwidth = 1, and 3 < 10
+    ("gaussian", {"dim": 3, "rho": 0.9}, "dense"),        # 2 b + 1 = 3 is not < 3: dense
+    ("linear_regression", {"dim": 5, "n": 100}, "dense"),  # no bandwidth tag
+])
+def test_laplace_info_reports_what_it_did(task_name, params, hessian):
+    task = vibench.get_task(task_name, **params)
+    approx = vibench.get_method("laplace").fit(task, vibench.Budget(500), np.random.default_rng(4))
+    info = approx.info
+    prec = np.linalg.inv(task.truth.cov)  # these posteriors are Gaussian: -H is the precision everywhere
+    assert info["hessian"] == hessian
+    assert info["converged"] is True and info["optimizer_message"].startswith("CONVERGENCE")
+    # the log density at L-BFGS's end point: within 1e-8 of its maximum (the end point is ~1e-5 sd off)
+    assert abs(info["logp_at_mode"] - float(task.log_density.logp(task.truth.mean))) < 1e-8
+    # the smallest diagonal entry of the precision's Cholesky factor that factorization produced:
+    # banded: the upper factor of P (= diag of numpy's lower factor); dense: of P in reversed order
+    lower = np.linalg.cholesky(prec if hessian == "banded" else prec[::-1, ::-1])
+    assert info["chol_prec_min_diag"] == pytest.approx(float(np.min(np.diag(lower))), rel=1e-6)
+    assert 0 < info["newton_step_norm"] < 1e-3 * float(np.max(task.truth.sd))
