@@ -91,10 +91,13 @@ class SerialExecutor(Executor):
         self.debug = debug
 
     def run(self, cells, timeout=None):
+        from .isolation import marking_sigint
+
         warm_up()
-        for cell in cells:
-            self._started(cell)
-            yield run_cell(cell, debug=self.debug, draws_dir=self.draws_dir)
+        with marking_sigint():
+            for cell in cells:
+                self._started(cell)
+                yield run_cell(cell, debug=self.debug, draws_dir=self.draws_dir)
 
 
 def describe_exit(code: int | None) -> str:

@@ -23,7 +23,7 @@ import tempfile
 import threading
 from typing import Any
 
-__all__ = ["TAIL_CHARS", "one_line"]
+__all__ = ["TAIL_CHARS", "one_line", "marking_sigint"]
 
 #: Characters of a method's stdout and stderr kept in ``info``.
 TAIL_CHARS = 2000
@@ -47,6 +47,36 @@ class _ExitCalled(BaseException):
 _INTERRUPTED = threading.Event()
 
 
+def _on_sigint(signum, frame):
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def marking_sigint():
+    """For a whole run in this process: a real SIGINT, wherever it lands, is marked as the user's.
+
+    :func:`_guarded` marks a SIGINT only while a method runs; one that lands
+    in a cell's set-up or tear-down (capturing output, say) would otherwise be
+    taken for a method's own ``KeyboardInterrupt`` and become an error row, and
+    the run would go on. Installed only in the main thread, where SIGINT has
+    Python's default handler.
+    """
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        try:
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                previous = signal.signal(signal.SIGINT, _on_sigint)
+        except (ValueError, OSError):
+            previous = None
+    _INTERRUPTED.clear()
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 @contextlib.contextmanager
 def _guarded():
     """While a method runs: ``os._exit`` raises instead of ending the process; a real SIGINT is marked.
@@ -63,18 +93,15 @@ def _guarded():
             _REAL_EXIT(code)
         raise _ExitCalled(code)
 
-    def on_sigint(signum, frame):
-        _INTERRUPTED.set()
-        raise KeyboardInterrupt
-
     previous = None
     if threading.current_thread() is threading.main_thread():
         try:
             if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                previous = signal.signal(signal.SIGINT, on_sigint)
+                previous = signal.signal(signal.SIGINT, _on_sigint)
         except (ValueError, OSError):
             previous = None
-    _INTERRUPTED.clear()
+    if signal.getsignal(signal.SIGINT) is not _on_sigint or previous is not None:
+        _INTERRUPTED.clear()  # (under marking_sigint, a mark set since is the user's Ctrl-C: keep it)
     saved_exit, os._exit = os._exit, refuse_exit
     try:
         yield
