@@ -52,6 +52,22 @@ def _on_sigint(signum, frame):
     raise KeyboardInterrupt
 
 
+def _install_marker():
+    """Put :func:`_on_sigint` in place of Python's default SIGINT handler (main thread only).
+
+    Returns the handler it replaced, or ``None`` when it did nothing (another
+    thread, SIGINT ignored or already handled by someone else, or marked already).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            return signal.signal(signal.SIGINT, _on_sigint)
+    except (ValueError, OSError):
+        pass
+    return None
+
+
 @contextlib.contextmanager
 def marking_sigint():
     """For a whole run in this process: a real SIGINT, wherever it lands, is marked as the user's.
@@ -62,13 +78,7 @@ def marking_sigint():
     the run would go on. Installed only in the main thread, where SIGINT has
     Python's default handler.
     """
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        try:
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                previous = signal.signal(signal.SIGINT, _on_sigint)
-        except (ValueError, OSError):
-            previous = None
+    previous = _install_marker()
     _INTERRUPTED.clear()
     try:
         yield
@@ -93,13 +103,7 @@ def _guarded():
             _REAL_EXIT(code)
         raise _ExitCalled(code)
 
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        try:
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                previous = signal.signal(signal.SIGINT, _on_sigint)
-        except (ValueError, OSError):
-            previous = None
+    previous = _install_marker()
     if signal.getsignal(signal.SIGINT) is not _on_sigint or previous is not None:
         _INTERRUPTED.clear()  # (under marking_sigint, a mark set since is the user's Ctrl-C: keep it)
     saved_exit, os._exit = os._exit, refuse_exit
