@@ -214,9 +214,15 @@ def _suite(tmp_path, *methods, steps=50):
     return path
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C's default disposition, even when this test runs in a background job
+    (a shell without job control starts those with SIGINT ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*args, **kw):
     return subprocess.Popen([sys.executable, "-m", "vibench.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint, **kw)
 
 
 def test_serial_cli_run_survives_exits_and_interrupts_raised_by_a_method(tmp_path):

@@ -24,6 +24,14 @@ def _sigint_on_entry(output, *args, **kwargs):
     yield
 
 
+@pytest.fixture(autouse=True)
+def python_sigint():
+    """Python's own SIGINT handler for the test, even in a background job (which starts with SIGINT ignored)."""
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, saved)
+
+
 def _cell():
     return Cell.make("gaussian", {"dim": 2, "rho": 0.5}, "laplace", Budget(10), 0)
 
