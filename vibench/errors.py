@@ -17,6 +17,27 @@ class VibenchError(Exception):
     """A user error: bad name, bad size, bad file.  Exit code 2 in the CLI."""
 
 
+def closest(name: str, choices) -> str | None:
+    """The choice closest to ``name`` (:func:`difflib.get_close_matches`), or ``None`` when none is close.
+
+    Namespaced names (``posteriordb:eight_schools-...``) are compared within
+    their namespace and by what follows it, so a shared prefix alone never
+    makes two names look alike.
+
+    Examples
+    --------
+    >>> closest("meanfeild", ["meanfield", "fullrank"])
+    'meanfield'
+    >>> closest("posteriordb:foo", ["posteriordb:arK-arK"]) is None
+    True
+    """
+    name = str(name)
+    prefix = name.split(":", 1)[0] + ":" if ":" in name else ""
+    pool = sorted(c for c in choices if str(c).startswith(prefix)) if prefix else sorted(choices)
+    close = difflib.get_close_matches(name[len(prefix):], [str(c)[len(prefix):] for c in pool], n=1)
+    return prefix + close[0] if close else None
+
+
 def did_you_mean(kind: str, name: str, choices) -> VibenchError:
     """Build a :class:`VibenchError` for an unknown ``name`` listing the valid choices.
 
@@ -33,10 +54,10 @@ def did_you_mean(kind: str, name: str, choices) -> VibenchError:
     -------
     VibenchError
         ``unknown method 'meanfeild'; choose from: ...; did you mean 'meanfield'?`` (the
-        suggestion, by :func:`difflib.get_close_matches`, only when one is close).
+        suggestion, by :func:`closest`, only when one is close).
     """
     choices = sorted(choices)
     listed = ", ".join(choices) if choices else "(none installed)"
-    close = difflib.get_close_matches(str(name), choices, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(name, choices)
+    hint = f"; did you mean {close!r}?" if close else ""
     return VibenchError(f"unknown {kind} {name!r}; choose from: {listed}{hint}")

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import pluggy
 
 from . import hookspecs
-from .errors import VibenchError, did_you_mean
+from .errors import VibenchError, closest, did_you_mean
 from .method import Method
 from .task import Task, TaskFactory, call_factory, resolve_params
 
@@ -160,12 +160,9 @@ class Registry:
 
     def _unknown_posterior(self, name: str) -> VibenchError:
         """An unknown ``posteriordb:`` name: the closest task, and where the others come from."""
-        import difflib
-
-        prefix = "posteriordb:"
-        tasks = sorted(t for t in self.tasks if t.startswith(prefix))
-        close = difflib.get_close_matches(name[len(prefix):], [t[len(prefix):] for t in tasks], n=1, cutoff=0.6)
-        hint = f"did you mean {prefix + close[0]!r}? " if close else ""
+        tasks = [t for t in self.tasks if t.startswith("posteriordb:")]
+        close = closest(name, tasks)
+        hint = f"did you mean {close!r}? " if close else ""
         return VibenchError(f"unknown task {name!r}: {hint}{len(tasks)} posteriordb posteriors are tasks here "
                             "(vibench list posteriordb); set VIBENCH_POSTERIORDB=/path/to/posterior_database "
                             "to read a posteriordb clone")
@@ -223,11 +220,9 @@ def _names(env: str) -> list[str]:
 
 
 def _check_disabled(disabled: set[str], known: set[str]) -> None:
-    import difflib
-
     for name in sorted(disabled - known):
-        close = difflib.get_close_matches(name, sorted(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = closest(name, known)
+        hint = f"; did you mean {close!r}?" if close else ""
         raise VibenchError(f"{DISABLE_ENV} names {name!r}, which is not an installed plugin; installed: "
                            f"{', '.join(sorted(known))}{hint}")
 

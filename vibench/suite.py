@@ -20,7 +20,6 @@ A suite file::
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .cell import Cell
-from .errors import VibenchError, did_you_mean
+from .errors import VibenchError, closest, did_you_mean
 from .method import Budget
 from .scoring.levels import levels_to_dict, parse_levels
 
@@ -94,8 +93,8 @@ class Suite:
             choices = sorted({s.name for s in have})
             for name in names or []:
                 if name not in choices:
-                    close = difflib.get_close_matches(name, choices, n=1)
-                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    close = closest(name, choices)
+                    hint = f"; did you mean {close!r}?" if close else ""
                     raise VibenchError(f"suite {self.name!r} has no {kind} {name!r}; it has: "
                                        + ", ".join(choices) + hint)
         return Suite(
