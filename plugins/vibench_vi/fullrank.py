@@ -109,8 +109,8 @@ class _PrecFactor:
         If ``Lambda`` is not positive definite.
     """
 
-    def __init__(self, prec: np.ndarray, identity: bool = False):
-        self.identity = identity
+    def __init__(self, prec: np.ndarray):
+        self.identity = False  # True only for the written-down identity (:meth:`isotropic`)
         lr = cholesky(prec[::-1, ::-1], lower=True, check_finite=False)
         inv, info = dtrtri(lr, lower=1)
         if info != 0:
@@ -118,6 +118,16 @@ class _PrecFactor:
         self.chol = np.ascontiguousarray(inv.T[::-1, ::-1])
         self.inv_chol = np.ascontiguousarray(lr.T[::-1, ::-1])
         self.logdet_prec = float(2.0 * np.sum(np.log(np.diag(lr))))
+
+    @classmethod
+    def isotropic(cls, dim: int, scale: float) -> "_PrecFactor":
+        """The factor of ``Lambda = I / scale^2`` written down, not computed: ``C = scale I``."""
+        factor = cls.__new__(cls)
+        factor.identity = scale == 1.0
+        factor.chol = scale * np.eye(dim)
+        factor.inv_chol = np.eye(dim) / scale
+        factor.logdet_prec = float(-2.0 * dim * np.log(scale))
+        return factor
 
     def solve(self, g: np.ndarray) -> np.ndarray:
         """``Lambda^-1 g``."""
@@ -231,11 +241,10 @@ def _initial_state(ld, eps: np.ndarray, mean0: np.ndarray) -> tuple[_State, int]
         Batched evaluations spent.
     """
     dim = mean0.size
-    state = _State(ld, eps, mean0, np.eye(dim), _PrecFactor(np.eye(dim), identity=True))
+    state = _State(ld, eps, mean0, np.eye(dim), _PrecFactor.isotropic(dim, 1.0))
     evals = 1
     for scale in INITIAL_SCALES:
-        prec = np.eye(dim) / scale**2
-        cand = _State(ld, eps, mean0, prec, _PrecFactor(prec))
+        cand = _State(ld, eps, mean0, np.eye(dim) / scale**2, _PrecFactor.isotropic(dim, scale))
         evals += 1
         if cand.ok and (not state.ok or cand.elbo > state.elbo):
             state = cand
