@@ -103,9 +103,10 @@ def _guarded():
             _REAL_EXIT(code)
         raise _ExitCalled(code)
 
+    marked = signal.getsignal(signal.SIGINT) is _on_sigint  # inside marking_sigint: its mark stands
     previous = _install_marker()
-    if signal.getsignal(signal.SIGINT) is not _on_sigint or previous is not None:
-        _INTERRUPTED.clear()  # (under marking_sigint, a mark set since is the user's Ctrl-C: keep it)
+    if not marked:
+        _INTERRUPTED.clear()
     saved_exit, os._exit = os._exit, refuse_exit
     try:
         yield
