@@ -12,12 +12,14 @@ skips the ``cpubound`` part. It prints
    and the **harness overhead, start-up included**: the run's wall time minus
    both, as a share of the methods' own time (issue 12's target: <= 5 % on
    smoke). It is split into the work inside the cells (sum of ``wall_s -
-   fit_s - setup_s``: building the task where its cells run, scoring against
-   the truth) and outside them (the wall time minus the sum of ``wall_s``),
+   fit_s - setup_s``: scoring against the truth, the sum of ``score_s``, and
+   building the task where its cells run) and outside them (the wall time minus the sum of ``wall_s``),
    of which the start-up (a fresh interpreter importing vibench, ArviZ and the
    plugins and warming up, timed apart) and the end of the run (the summary
    table and the answer, timed apart on the run's rows); the rest is reading
-   the suite, checking the cells, storing the rows and the Parquet copy;
+   the suite, checking the cells, storing the rows and the Parquet copy. The
+   last line is the overhead less scoring: what the harness costs beside the
+   methods and the measurement itself;
 2. the wall time of the ``cpubound`` suite with ``--jobs 1`` and ``--jobs 2``
    and the speed-up.
 
@@ -80,6 +82,7 @@ def overhead(suite: str, extra: list[str]) -> dict:
     startup = _seconds(STARTUP)
     fit = sum(r["fit_s"] or 0.0 for r in rows)
     setup = sum(r["setup_s"] or 0.0 for r in rows)
+    score = sum(r.get("score_s") or 0.0 for r in rows)
     cells = sum(r["wall_s"] or 0.0 for r in rows)
     inside = cells - fit - setup
     outside = wall - cells
@@ -94,12 +97,15 @@ def overhead(suite: str, extra: list[str]) -> dict:
     print(f"  methods' set-up (sum of setup_s)            {setup:7.1f} s   (compiling, first-use imports)")
     print(f"  harness overhead, start-up included         {harness:7.1f} s   {share(harness)}")
     print(f"    in the cells: task builds, scoring        {inside:7.1f} s   {share(inside)}")
+    print(f"      scoring (sum of score_s)                {score:7.1f} s   {share(score)}")
+    print(f"      task builds, the rest                   {inside - score:7.1f} s   {share(inside - score)}")
     print(f"    outside the cells                         {outside:7.1f} s   {share(outside)}")
     print(f"      start-up (imports, ArviZ, plugins)      {startup:7.1f} s   (timed apart)")
     print(f"      end of run (table and answer)           {tail:7.1f} s   (timed apart)")
     print(f"      rest (suite, checks, storing rows)      {outside - startup - tail:7.1f} s")
+    print(f"  harness overhead less scoring               {harness - score:7.1f} s   {share(harness - score)}")
     return {"cells": len(rows), "wall": wall, "fit": fit, "setup": setup, "harness": harness, "inside": inside,
-            "outside": outside, "startup": startup, "end_of_run": tail}
+            "score": score, "outside": outside, "startup": startup, "end_of_run": tail}
 
 
 def speedup() -> None:

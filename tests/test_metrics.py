@@ -122,6 +122,20 @@ def test_chain_stats_ess_of_autocorrelated_chains():
     shifted[0] += 1.0  # one chain in the wrong place
     assert chain_stats(shifted).rhat_max > 1.05
 
+def test_chain_stats_equal_arviz_on_the_same_draws():
+    # chain_stats calls arviz_stats' array functions; they must give az.rhat/az.ess/az.mcse's numbers
+    import arviz as az
+
+    rng = np.random.default_rng(16)
+    x = ar1_chains(rng, 6, 400, 3, 0.7) + np.array([0.0, 1.0, -2.0])
+    stats = chain_stats(x)
+    data = az.convert_to_dataset({"x": x})
+    for ours, theirs in ((stats.rhat, az.rhat(data)), (stats.ess_bulk, az.ess(data, method="bulk")),
+                         (stats.ess_tail, az.ess(data, method="tail")),
+                         (stats.mcse_mean, az.mcse(data, method="mean"))):
+        np.testing.assert_allclose(ours, theirs["x"].values, rtol=1e-10)
+
+
 
 
 # --- moment errors, inclusive KL, k-hat ------------------------------------------------
@@ -158,6 +172,9 @@ def test_khat_small_for_exact_and_large_for_too_narrow_q():
     before = task.log_density.counts()
     assert psis_khat(exact, task.log_density, np.random.default_rng(8)) < 0.5
     assert psis_khat(narrow, task.log_density, np.random.default_rng(8)) > 0.7
+    # a too-wide q has bounded weights: k-hat is small (the log ratios' sign matters: negated, this is > 0.7)
+    wide = GaussianApproximation(task.truth.mean, sd=1.5 * task.truth.sd)
+    assert psis_khat(wide, task.log_density, np.random.default_rng(8)) < 0.5
     assert task.log_density.counts() == before
 
 
