@@ -92,3 +92,34 @@ def test_the_digest_names_the_content_not_the_file_or_the_filters():
 def test_more_schema_errors(over, message):
     with pytest.raises(VibenchError, match=message):
         parse_suite(_doc(**over), "x", "x.toml")
+
+
+def test_a_method_can_be_kept_to_some_of_the_tasks():
+    doc = _doc(tasks=[{"name": "gaussian", "dim": [2, 3]}, {"name": "banana"}, {"name": "funnel", "dim": 2}],
+               methods=[{"name": "laplace", "budgets": [5]},
+                        {"name": "emcee", "budgets": [5, 6], "tasks": ["funnel", "gaussian"]}])
+    suite = parse_suite(doc, "x", "x.toml")
+    emcee = {(c.task, c.params_dict.get("dim"), c.budget.steps) for c in suite.cells() if c.method == "emcee"}
+    assert emcee == {("gaussian", 2, 5), ("gaussian", 2, 6), ("gaussian", 3, 5), ("gaussian", 3, 6),
+                     ("funnel", 2, 5), ("funnel", 2, 6)}
+    assert len([c for c in suite.cells() if c.method == "laplace"]) == 4 * 2  # 4 task-sizes, 2 seeds
+    assert len(suite.cells()) == 8 + 6 * 2
+    assert suite.to_dict()["methods"][1]["tasks"] == ["funnel", "gaussian"]
+    assert "tasks" not in suite.to_dict()["methods"][0]  # an unrestricted method's digest is what it was
+    unrestricted = parse_suite(_doc(tasks=doc["tasks"], methods=[doc["methods"][0], {"name": "emcee", "budgets": [5, 6]}]),
+                               "x", "x.toml")
+    assert unrestricted.digest != suite.digest
+    assert {c.task for c in suite.filtered(tasks=["banana"]).cells()} == {"banana"}
+    assert {c.method for c in suite.filtered(tasks=["banana"]).cells()} == {"laplace"}
+
+
+@pytest.mark.parametrize("tasks, message", [
+    (["funel"], "'tasks' names 'funel', which is not one of the suite's \\[\\[tasks\\]\\] .*did you mean 'funnel'"),
+    ([], "'tasks' must be a non-empty list"),
+    ("funnel", "'tasks' must be a non-empty list"),
+    (["funnel", "funnel"], "repeats a task"),
+])
+def test_method_tasks_errors(tasks, message):
+    doc = _doc(tasks=[{"name": "funnel", "dim": 2}], methods=[{"name": "laplace", "budgets": [5], "tasks": tasks}])
+    with pytest.raises(VibenchError, match=message):
+        parse_suite(doc, "x", "x.toml")

@@ -16,6 +16,7 @@ A suite file::
     [[methods]]
     name = "meanfield"
     budgets = [100, 1000]                # steps, or tables {steps = 100, max_seconds = 5}
+    tasks = ["gaussian"]                 # optional: run it on these of the suite's tasks only
 """
 
 from __future__ import annotations
@@ -52,10 +53,15 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method and the budgets to run it with."""
+    """A method, the budgets to run it with, and (``tasks``) the suite's tasks it runs on (``None``: all)."""
 
     name: str
     budgets: tuple[Budget, ...]
+    tasks: tuple[str, ...] | None = None
+
+    def runs_on(self, task: str) -> bool:
+        """Whether this method has cells on ``task``."""
+        return self.tasks is None or task in self.tasks
 
 
 @dataclass
@@ -81,6 +87,7 @@ class Suite:
             for t in self.tasks
             for size in t.sizes
             for m in self.methods
+            if m.runs_on(t.name)
             for budget in m.budgets
             for seed in self.seeds
         ]
@@ -111,7 +118,8 @@ class Suite:
             "name": self.name, "path": self.path, "description": self.description,
             "seeds": self.seeds, "timeout": self.timeout, "thresholds": {k: list(v) for k, v in self.thresholds.items()},
             "tasks": [{"name": t.name, "sizes": list(t.sizes)} for t in self.tasks],
-            "methods": [{"name": m.name, "budgets": [b.to_dict() for b in m.budgets]} for m in self.methods],
+            "methods": [{"name": m.name, "budgets": [b.to_dict() for b in m.budgets],
+                         **({"tasks": list(m.tasks)} if m.tasks is not None else {})} for m in self.methods],
             "digest": self.digest,
         }
 
@@ -183,9 +191,17 @@ def _task_spec(where: str, entry: Any) -> TaskSpec:
 def _method_spec(where: str, entry: Any) -> MethodSpec:
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
         raise _fail(where, "each [[methods]] entry needs a string 'name'")
-    unknown = sorted(set(entry) - {"name", "budgets"})
+    unknown = sorted(set(entry) - {"name", "budgets", "tasks"})
     if unknown:
-        raise _fail(where, f"method {entry['name']!r}: unknown key {unknown[0]!r} (allowed: name, budgets)")
+        raise _fail(where, f"method {entry['name']!r}: unknown key {unknown[0]!r} (allowed: name, budgets, tasks)")
+    tasks = entry.get("tasks")
+    if tasks is not None:
+        if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
+            raise _fail(where, f"method {entry['name']!r}: 'tasks' must be a non-empty list of task names, "
+                        f"got {tasks!r}")
+        if len(set(tasks)) < len(tasks):
+            raise _fail(where, f"method {entry['name']!r}: 'tasks' repeats a task: {tasks!r}")
+        tasks = tuple(tasks)
     raw = entry.get("budgets")
     if not isinstance(raw, list) or not raw:
         raise _fail(where, f"method {entry['name']!r} needs a non-empty 'budgets' list")
@@ -202,7 +218,7 @@ def _method_spec(where: str, entry: Any) -> MethodSpec:
             raise _fail(where, f"method {entry['name']!r}: {exc}") from None
     if len(set(budgets)) < len(budgets):
         raise _fail(where, f"method {entry['name']!r} repeats a budget: {', '.join(str(b) for b in budgets)}")
-    return MethodSpec(entry["name"], tuple(budgets))
+    return MethodSpec(entry["name"], tuple(budgets), tasks)
 
 
 def parse_suite(data: dict[str, Any], name: str, where: str) -> Suite:
@@ -240,6 +256,14 @@ def parse_suite(data: dict[str, Any], name: str, where: str) -> Suite:
         seeds=seeds, timeout=timeout, thresholds=thresholds,
         description=str(data.get("description", "")), path=where,
     )
+    names = sorted({t.name for t in suite.tasks})
+    for m in suite.methods:
+        for task in m.tasks or ():
+            if task not in names:
+                close = closest(task, names)
+                hint = f"; did you mean {close!r}?" if close else ""
+                raise _fail(where, f"method {m.name!r}: 'tasks' names {task!r}, which is not one of the suite's "
+                            f"[[tasks]] ({', '.join(names)}){hint}")
     seen: dict[str, Cell] = {}
     for cell in suite.cells():
         if cell.key in seen:
