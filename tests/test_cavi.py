@@ -8,7 +8,9 @@ the family's parameters, and the KL against the exact posterior's logpdf.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 
 import numpy as np
 import pytest
@@ -139,3 +141,101 @@ def test_budget_and_determinism():
     np.testing.assert_array_equal(a.cov, b.cov)
     assert a.info["n_grad"] == 0 and task.log_density.n_grad == 0
     json.dumps(a.info)
+
+
+def test_fit_refuses_another_task_with_the_reason():
+    with pytest.raises(ValueError, match="^cavi has closed-form updates only for linear_regression_nig, not gaussian$"):
+        CAVI().fit(vibench.get_task("gaussian"), vibench.Budget(10), np.random.default_rng(0))
+
+
+def test_supports_names_the_missing_data():
+    task = vibench.get_task("linear_regression_nig", dim=2, n=5)
+    lacking = dataclasses.replace(task, data={k: v for k, v in task.data.items() if k not in ("X", "b0")})
+    assert CAVI().supports(lacking) == "task data lacks X, b0, which the CAVI updates need"
+
+
+class _Start:
+    """A task whose initial_point returns a fixed vector (the CAVI start reads its last coordinate only)."""
+
+    def __init__(self, task, point):
+        self.task, self.point = task, np.asarray(point, dtype=float)
+
+    def __getattr__(self, name):
+        return getattr(self.task, name)
+
+    def initial_point(self, rng):
+        return self.point.copy()
+
+
+def test_the_start_is_the_documented_one():
+    task = vibench.get_task("linear_regression_nig", dim=3, n=12, a0=3.5, b0=2.0)
+    data = NIGData.from_task_data(task.data)
+    a = data.a0 + 0.5 * (data.n + data.dim)
+
+    def first_elbo(point):
+        return CAVI().fit(_Start(task, point), vibench.Budget(1), np.random.default_rng(0)).info["elbo_trace"][0]
+
+    for s0 in (-1.0, 0.7):
+        q = NIGFactors(np.zeros(data.dim), np.eye(data.dim), a=a, b=a * np.exp(s0))
+        q.update_beta(data)
+        expected = elbo(data, q)
+        assert first_elbo([0.0, 0.0, 0.0, s0]) == pytest.approx(expected, rel=1e-12)
+        assert first_elbo([5.0, -3.0, 2.0, s0]) == pytest.approx(expected, rel=1e-12)  # only s0 counts
+
+
+def test_info_reports_the_returned_factors_and_the_time():
+    task = vibench.get_task("linear_regression_nig", dim=3, n=12, a0=3.5, b0=2.0)
+    start = time.perf_counter()
+    approx = run(task)
+    wall = time.perf_counter() - start
+    info = approx.info
+    assert info["iterations"] == info["sweeps"] >= 2 and info["converged"]
+    assert info["elbo"] == pytest.approx(elbo(NIGData.from_task_data(task.data), approx.q), rel=1e-12)
+    assert info["elbo"] == info["elbo_trace"][-1]
+    assert 0.0 <= info["seconds"] <= wall
+
+
+def test_converges_by_the_documented_rule():
+    task = vibench.get_task("linear_regression_nig", dim=3, n=12, a0=3.5, b0=40.0)
+    rtol = 1e-6
+    sweeps = run(task, rtol=rtol).info["sweeps"]
+    params = [np.concatenate([q.mu, q.sigma.ravel(), [q.a, q.b]])
+              for q in (run(task, steps=k, rtol=rtol).q for k in (sweeps - 2, sweeps - 1, sweeps))]
+    assert np.max(np.abs(params[1] - params[0])) > rtol * max(1.0, np.max(np.abs(params[1])))
+    assert np.max(np.abs(params[2] - params[1])) <= rtol * max(1.0, np.max(np.abs(params[2])))
+    assert np.max(np.abs(params[2])) > 2.0  # the "relative to its size" part of the rule is exercised
+
+
+def test_max_seconds_stops_the_sweeps():
+    task = vibench.get_task("linear_regression_nig", dim=3, n=12)
+    budget = vibench.Budget(10**9, max_seconds=0.05)
+    approx = CAVI(rtol=-1.0).fit(task, budget, np.random.default_rng(0))  # rtol < 0: never converges
+    assert not approx.info["converged"] and approx.info["sweeps"] > 1
+    assert 0.05 <= approx.info["seconds"] < 5.0
+
+
+def test_monotone_allows_rounding_only():
+    from vibench_cavi.cavi import monotone
+
+    assert monotone([-1000.0, -999.0, -999.0 - 1e-7])  # within 1e-9 x |ELBO| = 1e-6
+    assert not monotone([-1000.0, -999.0, -1000.0])
+    assert monotone([0.1, 0.5, 0.5 - 0.5e-9])  # below |ELBO| = 1 the tolerance is 1e-9
+    assert not monotone([0.1, 0.5, 0.5 - 1.5e-9])
+    assert not monotone([-1e6, -10.0, -10.0 - 1e-7])  # the scale is the last ELBO's (1e-8), not the first's
+    assert not monotone([-10.0, -1e3, -1e3])  # a fall of 990
+
+
+def test_elbo_constant_with_a_prior_shape_whose_log_gamma_is_not_zero():
+    # gammaln(a0) = 0 at a0 = 1 and 2 (the other sizes): a sign error there would hide
+    task = vibench.get_task("linear_regression_nig", dim=2, n=10, a0=3.5, b0=2.0)
+    approx = run(task)
+    x = approx.draws(200_000, np.random.default_rng(4))
+    terms = task.log_density.logp(x) - approx.logpdf(x)  # log p(y, theta) - log q: the ELBO's integrand
+    value, se = terms.mean(), terms.std(ddof=1) / np.sqrt(len(terms))
+    assert abs(approx.info["elbo"] - value) < 5 * se
+
+
+def test_rtol_zero_stops_at_an_exact_fixed_point():
+    # the rule is "change <= rtol x scale": with rtol = 0 CAVI stops when a sweep changes nothing at all
+    approx = run(vibench.get_task("linear_regression_nig"), rtol=0.0)
+    assert approx.info["converged"] and approx.info["sweeps"] < 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -10,8 +11,8 @@ import pytest
 import vibench
 from vibench.approximation import DrawsApproximation, GaussianApproximation
 from vibench.columns import METRIC_KEYS
-from vibench.scoring.diagnostics import chain_stats
-from vibench.scoring.kl import gaussian_kl, kl_mc
+from vibench.scoring.diagnostics import MIN_DRAWS_PER_CHAIN, chain_stats
+from vibench.scoring.kl import gaussian_kl, kl_mc, mean_se
 from vibench.scoring.moments import moment_errors
 from vibench.scoring.score import elbo, evaluate, kl_inclusive, psis_khat
 from vibench.tasks.gaussian import ar1_meanfield_kl, ar1_precision
@@ -102,6 +103,44 @@ def test_log_evidence_minus_elbo_is_kl(ar1):
     assert abs(ar1.truth.log_evidence - value - exact) < 3 * se
 
 
+def test_gaussian_kl_edge_cases():
+    m = np.zeros(2)
+    with pytest.raises(ValueError, match="^the reference covariance cov_p is not positive definite$"):
+        gaussian_kl(m, np.eye(2), m, np.array([[1.0, 2.0], [2.0, 1.0]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a degenerate q is inf, with no log(0) on the way
+        assert gaussian_kl(m, None, m, np.eye(2), chol_q=np.diag([1.0, 0.0])) == np.inf
+        assert gaussian_kl(m, None, m, np.eye(2), chol_q=np.diag([1.0, -1.0])) == 0.0  # a root's sign is free
+    # non-finite input gives nan, never an exception: the runner turns a nan KL into an error row
+    with_nan = np.eye(2)
+    with_nan[0, 0] = np.nan
+    assert np.isnan(gaussian_kl(m, with_nan, m, np.eye(2)))
+    assert np.isnan(gaussian_kl(m, np.eye(2), m, with_nan))
+    assert np.isnan(gaussian_kl(np.array([np.nan, 0.0]), np.eye(2), m, np.eye(2)))
+
+
+def test_gaussian_kl_of_float32_factors_is_computed_in_float64():
+    rng = np.random.default_rng(18)
+    a, b = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+    lq = np.linalg.cholesky(a @ a.T + np.eye(3)).astype(np.float32)
+    lp = np.linalg.cholesky(b @ b.T + np.eye(3)).astype(np.float32)
+    mq, mp = rng.normal(size=3).astype(np.float32), rng.normal(size=3).astype(np.float32)
+    exact = gaussian_kl(mq.astype(float), None, mp.astype(float), None, chol_q=lq.astype(float), chol_p=lp.astype(float))
+    assert gaussian_kl(mq, None, mp, None, chol_q=lq, chol_p=lp) == pytest.approx(exact, rel=1e-13)
+
+
+def test_mean_se_by_hand():
+    terms = np.array([1.0, 2.0, 4.0])
+    mean, se = mean_se(terms)
+    assert mean == pytest.approx(7 / 3)
+    assert se == pytest.approx(np.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2 / 3))
+    assert mean_se(np.array([1.0, 3.0])) == pytest.approx((2.0, 1.0))  # sd sqrt(2), / sqrt(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one term: the se is nan by definition, not by a ddof warning
+        mean, se = mean_se(np.array([5.0]))
+    assert mean == 5.0 and np.isnan(se)
+
+
 # --- chain diagnostics ---------------------------------------------------------------
 
 
@@ -121,6 +160,25 @@ def test_chain_stats_ess_of_autocorrelated_chains():
     shifted = x.copy()
     shifted[0] += 1.0  # one chain in the wrong place
     assert chain_stats(shifted).rhat_max > 1.05
+
+def test_chain_stats_with_too_few_draws_per_chain_takes_them_as_independent():
+    # below MIN_DRAWS_PER_CHAIN ArviZ cannot run: ESS = n, R-hat undefined, the iid standard errors
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=(5, MIN_DRAWS_PER_CHAIN - 1, 2)) * np.array([1.0, 3.0])
+    stats = chain_stats(x)
+    n = 5 * (MIN_DRAWS_PER_CHAIN - 1)
+    sd = x.reshape(-1, 2).std(axis=0, ddof=1)
+    assert (stats.chains, stats.draws, stats.n) == (5, MIN_DRAWS_PER_CHAIN - 1, n)
+    assert np.all(np.isnan(stats.rhat)) and np.isnan(stats.rhat_max)
+    np.testing.assert_array_equal(stats.ess_bulk, [n, n])
+    np.testing.assert_array_equal(stats.ess_tail, [n, n])
+    assert stats.ess_min == n
+    np.testing.assert_allclose(stats.mcse_mean, sd / np.sqrt(n), rtol=1e-12)
+    np.testing.assert_allclose(stats.mcse_sd, sd / np.sqrt(2 * (n - 1)), rtol=1e-12)
+    one = chain_stats(x[:1, :1])  # a single draw: no spread to speak of
+    np.testing.assert_array_equal(one.mcse_mean, [0.0, 0.0])
+    assert one.ess_min == 1
+
 
 def test_chain_stats_equal_arviz_on_the_same_draws():
     # chain_stats calls arviz_stats' array functions; they must give az.rhat/az.ess/az.mcse's numbers
