@@ -74,7 +74,7 @@ AREAS = (
     Area("analysis", ("vibench/analysis.py",),
          ("tests/test_analysis.py", "tests/test_oracle_run.py", "tests/test_report.py")),
     Area("vi", ("plugins/vibench_vi/*.py",),
-         ("tests/test_vi.py", "tests/test_fullrank_start.py", "tests/test_scale.py", "tests/test_conformance.py",
+         ("tests/test_vi.py", "tests/test_vi_contract.py", "tests/test_fullrank_start.py", "tests/test_scale.py", "tests/test_conformance.py",
           "tests/test_killed_survivors.py")),
     Area("laplace", ("plugins/vibench_laplace/*.py",),
          ("tests/test_laplace_emcee.py", "tests/test_scale.py", "tests/test_conformance.py",
@@ -90,7 +90,8 @@ AREAS = (
 #: trace), or no mutated code. A test file in neither list is reported at the start of a run.
 UNSELECTED = ("test_asv", "test_byo", "test_cli_habits", "test_dask_real", "test_docs", "test_example_plugin",
               "test_executors", "test_faults", "test_lazy_imports", "test_peers", "test_posteriordb", "test_pymc",
-              "test_pymc_costs", "test_pymc_initvals", "test_reference", "test_registry", "test_report_browser")
+              "test_pymc_costs", "test_pymc_initvals", "test_reference", "test_registry", "test_report_browser",
+              "test_sigint_window")
 
 #: Regular expressions of test ids deselected in the workspace: seconds to a minute each, too slow to run
 #: once per mutant (PyMC compiles, Dask clusters, the banded truths at d = 20 000).

@@ -70,8 +70,8 @@ class MeanFieldObjective:
                 return cached[1:]
         d = self.dim
         m, u = theta[:d], theta[d:]
-        sd = np.exp(u)
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # a line search may try sd = exp(800): inf, not a warning
+            sd = np.exp(u)
             logp, grad = self.log_density.logp_and_grad(m + sd * self.eps)
             value = np.mean(logp) + gaussian_entropy(u)
             g_eps = np.mean(grad * self.eps, axis=0)
