@@ -223,6 +223,36 @@ def test_inclusive_kl_closed_form_and_mc_agree():
     assert abs(mc - closed) < 3 * se
 
 
+def test_non_finite_draws_are_a_clear_error():
+    task = vibench.get_task("gaussian", dim=2, rho=0.5)
+
+    class Broken(GaussianApproximation):
+        def draws(self, n, rng):
+            x = super().draws(n, rng)
+            x[0, 0] = np.nan
+            return x
+
+    q = Broken(task.truth.mean, task.truth.cov)
+    with pytest.raises(ValueError, match="^non-finite draws from the approximation$"):
+        elbo(q, task.log_density, np.random.default_rng(0), 100)
+
+
+def test_float32_draws_are_scored_in_float64():
+    task = vibench.get_task("gaussian", dim=3, rho=0.5)
+
+    class Single(GaussianApproximation):
+        def draws(self, n, rng):
+            return super().draws(n, rng).astype(np.float32)
+
+    class Double(GaussianApproximation):
+        def draws(self, n, rng):
+            return super().draws(n, rng).astype(np.float32).astype(float)
+
+    got = elbo(Single(task.truth.mean, sd=task.truth.sd), task.log_density, np.random.default_rng(0), 200)
+    want = elbo(Double(task.truth.mean, sd=task.truth.sd), task.log_density, np.random.default_rng(0), 200)
+    assert got == pytest.approx(want, rel=1e-14, abs=1e-14)
+
+
 def test_khat_small_for_exact_and_large_for_too_narrow_q():
     task = vibench.get_task("gaussian", dim=10, rho=0.5)
     exact = GaussianApproximation(task.truth.mean, task.truth.cov)
