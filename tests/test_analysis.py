@@ -158,3 +158,17 @@ def test_answer_text_names_verdicts_unreliable_and_unsupported_cells():
     assert "At moments<=0.1 (by time): optimization wins 1 of 1 task-sizes" in text
     assert "bad[100] on toy dim=10: rhat 1.82 (3 of 3 seeds); ess_bulk 3<400 (3 of 3 seeds)" in text
     assert "Unsupported cells: 1 (cavi 1)." in text
+
+
+def test_factor_range_uses_the_seeds_both_have_with_a_positive_winner_cost():
+    import warnings
+
+    from vibench.analysis import _factor_range
+
+    winner = pd.Series({"seed_time": {0: 1.0, 1: 0.0, 2: 2.0, 4: 1.0}, "cost_time": 1.5})
+    rival = pd.Series({"seed_time": {0: 10.0, 1: 5.0, 2: math.inf, 3: 7.0, 4: 3.0}, "cost_time": 6.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _factor_range(winner, rival, "time") == (4.0, 3.0, 10.0)  # seeds 0 and 4 only
+        free = pd.Series({"seed_time": {0: 0.0}, "cost_time": 0.0})
+        assert _factor_range(free, rival, "time") == (math.inf, math.inf, math.inf)  # nothing to divide by

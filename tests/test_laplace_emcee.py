@@ -60,3 +60,27 @@ def test_emcee_needs_two_steps():
     task = vibench.get_task("gaussian", dim=2, rho=0.5)
     with pytest.raises(ValueError, match="at least 2 steps"):
         vibench.get_method("emcee").fit(task, vibench.Budget(1), np.random.default_rng(0))
+
+
+def test_fd_hessian_banded_on_a_non_quadratic_band():
+    # f(x) = sum sin(x_i) + 0.5 sum x_i^2 x_{i+1}: H_ii = -sin(x_i) + x_{i+1}, H_{i+1,i} = x_i (bandwidth 1)
+    from vibench_laplace.laplace import fd_hessian_banded
+
+    calls = []
+
+    def logp_and_grad(x):
+        calls.append(x.shape[0])
+        g = np.cos(x)
+        g[:, :-1] += x[:, :-1] * x[:, 1:]
+        g[:, 1:] += 0.5 * x[:, :-1] ** 2
+        return np.zeros(x.shape[0]), g
+
+    x = np.array([0.3, -0.7, 2.5, 4.0, -3.2, 0.9, 1.7])
+    band = fd_hessian_banded(logp_and_grad, x, 1)
+    assert calls == [2 * (2 * 1 + 1)]  # the documented cost: 2 (2b + 1) gradients, one batched call
+    diag = -np.sin(x) + np.append(x[1:], 0.0)
+    expected = np.array([diag, np.append(x[:-1], 0.0)])
+    assert band.shape == (2, 7)
+    np.testing.assert_allclose(band, expected, atol=1e-8)
+    calls.clear()
+    assert fd_hessian_banded(logp_and_grad, x, 2).shape == (3, 7) and calls == [2 * 5]

@@ -139,3 +139,20 @@ def test_not_a_run_dir(tmp_path):
         store.read_rows(tmp_path)
     with pytest.raises(VibenchError, match="not a vibench run directory"):
         store.read_run_json(tmp_path)
+
+
+def test_parse_row_accepts_only_rows(tmp_path):
+    from vibench.store import REQUIRED_KEYS, _parse_row
+
+    full = {k: "x" for k in REQUIRED_KEYS}
+    assert _parse_row(json.dumps(full).encode()) == full
+    lacking = dict(full)
+    lacking.pop(next(k for k in REQUIRED_KEYS if k != "key"))
+    assert _parse_row(json.dumps(lacking).encode()) is None  # a dict with a string key, but not a row
+    assert _parse_row(json.dumps({**full, "key": 3}).encode()) is None
+    assert _parse_row(b"[1, 2]") is None and _parse_row(b'"key"') is None and _parse_row(b"{torn") is None
+
+
+def test_drop_rows_counts_what_it_moved(tmp_path):
+    assert store.drop_rows(tmp_path / "nowhere", {"k"}) == 0  # no cells.jsonl: nothing to drop, no error
+    assert store.drop_rows(tmp_path, set()) == 0

@@ -124,3 +124,13 @@ def test_pinned_trajectories(name, task_name, params, iterations, n_grad):
     approx = _fit(name, vibench.get_task(task_name, **params))
     assert (approx.info["iterations"], approx.info["n_grad"]) == (iterations, n_grad)
     assert approx.info["converged"]
+
+
+def test_fullrank_supports_up_to_max_dim():
+    from types import SimpleNamespace
+
+    from vibench_vi.fullrank import MAX_DIM, FullRankVI
+
+    assert FullRankVI().supports(SimpleNamespace(dim=MAX_DIM)) is True
+    reason = FullRankVI().supports(SimpleNamespace(dim=MAX_DIM + 1))
+    assert isinstance(reason, str) and str(MAX_DIM) in reason
