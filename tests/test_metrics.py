@@ -178,6 +178,11 @@ def test_chain_stats_with_too_few_draws_per_chain_takes_them_as_independent():
     one = chain_stats(x[:1, :1])  # a single draw: no spread to speak of
     np.testing.assert_array_equal(one.mcse_mean, [0.0, 0.0])
     assert one.ess_min == 1
+    two = chain_stats(x[:2, :1])  # two draws: the smallest n with an sd
+    sd2 = x[:2, 0].std(axis=0, ddof=1)
+    assert np.all(sd2 > 0)
+    np.testing.assert_allclose(two.mcse_mean, sd2 / np.sqrt(2), rtol=1e-12)
+    np.testing.assert_allclose(two.mcse_sd, sd2 / np.sqrt(2.0), rtol=1e-12)  # sqrt(2 (n - 1)) at n = 2
 
 
 def test_chain_stats_equal_arviz_on_the_same_draws():
