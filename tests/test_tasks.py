@@ -406,3 +406,13 @@ def test_ar1_meanfield_kl_formula(dim, rho):
     np.testing.assert_allclose(prec @ cov, np.eye(dim), atol=1e-10)
     if dim == 100 and rho == 0.9:
         assert round(ar1_meanfield_kl(dim, rho), 2) == 29.90
+
+
+def test_an_exact_truth_says_how_it_was_computed(capsys):
+    from vibench import cli
+
+    truth = vibench.get_task("brownian_motion").truth
+    assert truth.provenance["method"] == "closed form (Gaussian posterior)"
+    assert truth.provenance["coordinates"] == [f"x[{t}]" for t in range(truth.dim)]
+    assert cli.main(["truth", "brownian_motion"]) == 0  # and `vibench truth` prints it
+    assert "  method: closed form (Gaussian posterior)" in capsys.readouterr().out.splitlines()
