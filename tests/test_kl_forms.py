@@ -92,3 +92,13 @@ def test_q_form_and_truth_form_keep_the_form_they_are_held_in():
     np.testing.assert_allclose(form.var, truth.sd**2)
     dense = truth_form(vibench.get_task("linear_regression", dim=3, n=20).truth)
     assert dense.kind == "root" and dense.lower is True
+
+
+def test_kl_of_a_degenerate_q_is_inf():
+    from vibench.scoring.kl import gaussian_kl_forms
+
+    p = GaussianForm(var=np.ones(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert gaussian_kl_forms(np.zeros(2), GaussianForm(var=np.array([1.0, 0.0])), np.zeros(2), p) == np.inf
+        assert gaussian_kl_forms(np.zeros(2), GaussianForm(root=np.diag([1.0, 0.0])), np.zeros(2), p) == np.inf
