@@ -54,3 +54,29 @@ def test_errors_name_what_is_wrong(task):
 
     with pytest.raises(ValueError, match="^non-finite cov in the approximation$"):
         check_finite(Plain())
+
+
+def test_inclusive_kl_edge_cases(task):
+    from vibench.scoring.score import kl_inclusive
+    from vibench.truth import Truth
+
+    degenerate = GaussianApproximation(np.zeros(2), sd=np.array([1.0, 0.0]))
+    assert kl_inclusive(degenerate, task.truth, np.random.default_rng(0)) == np.inf  # q misses all of p's mass
+    no_draws = Truth(kind="exact", mean=np.zeros(2), sd=np.ones(2), logpdf=lambda y: np.zeros(len(y)), sample=None)
+    assert kl_inclusive(GaussianApproximation(np.zeros(2), sd=np.ones(2)), no_draws, np.random.default_rng(0)) is None
+
+
+def test_khat_takes_fewer_draws_at_large_d():
+    from vibench.scoring.score import KHAT_BUDGET, KHAT_MIN_DRAWS, N_DRAWS, psis_khat
+
+    asked = []
+
+    class Counted(GaussianApproximation):
+        def draws_and_logpdf(self, n, rng):
+            asked.append(n)
+            return super().draws_and_logpdf(n, rng)
+
+    d = 20_000
+    big = vibench.get_task("gaussian", dim=d, rho=0.5)
+    psis_khat(Counted(big.truth.mean, sd=big.truth.sd), big.log_density, np.random.default_rng(0))
+    assert sum(asked) == max(KHAT_MIN_DRAWS, KHAT_BUDGET // d) < N_DRAWS  # 500 draws, not 2,000
