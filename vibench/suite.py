@@ -100,10 +100,8 @@ class Suite:
             choices = sorted({s.name for s in have})
             for name in names or []:
                 if name not in choices:
-                    close = closest(name, choices)
-                    hint = f"; did you mean {close!r}?" if close else ""
                     raise VibenchError(f"suite {self.name!r} has no {kind} {name!r}; it has: "
-                                       + ", ".join(choices) + hint)
+                                       + ", ".join(choices) + _hint(name, choices))
         return Suite(
             name=self.name,
             tasks=[t for t in self.tasks if not tasks or t.name in tasks],
@@ -136,6 +134,12 @@ def suite_digest(suite: Suite) -> str:
 def builtin_suites() -> dict[str, Path]:
     """Built-in suite names and their files."""
     return {p.stem: p for p in sorted(SUITES_DIR.glob("*.toml"))}
+
+
+def _hint(name: str, choices: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
+    close = closest(name, choices)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def _fail(where: str, msg: str) -> VibenchError:
@@ -260,10 +264,8 @@ def parse_suite(data: dict[str, Any], name: str, where: str) -> Suite:
     for m in suite.methods:
         for task in m.tasks or ():
             if task not in names:
-                close = closest(task, names)
-                hint = f"; did you mean {close!r}?" if close else ""
                 raise _fail(where, f"method {m.name!r}: 'tasks' names {task!r}, which is not one of the suite's "
-                            f"[[tasks]] ({', '.join(names)}){hint}")
+                            f"[[tasks]] ({', '.join(names)}){_hint(task, names)}")
     seen: dict[str, Cell] = {}
     for cell in suite.cells():
         if cell.key in seen:

@@ -7,7 +7,7 @@ so there is one copy of how ArviZ is called.
 It calls ``arviz_stats.base.array_stats``, the array functions behind
 ``az.ess``/``az.rhat``/``az.mcse`` (ArviZ's own stats library, the one ArviZ 1.x
 is built on). On plain arrays they give the same numbers as ``az.ess`` and
-friends of ArviZ 0.23 (to 1e-12, tested), without importing all of ArviZ (3 s,
+friends of ArviZ 0.23 (to 1e-10, tested), without importing all of ArviZ (3 s,
 plots included) in every worker, and without the per-coordinate xarray
 round trips, which made diagnostics of emcee's walkers cost more than the fit.
 """
