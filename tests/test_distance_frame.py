@@ -73,3 +73,73 @@ def test_sqrt_psd_is_cholesky_or_a_floored_eigen_root():
     root = _sqrt_psd(slightly)
     assert np.all(np.isfinite(root))
     np.testing.assert_allclose(root @ root.T, singular, atol=1e-10)
+
+
+@pytest.mark.parametrize("n, m", [(7, 3), (3, 7), (6, 3), (3, 6), (5, 5), (4, 6), (10, 4)])
+def test_w1_sorted_is_scipys_wasserstein_distance_for_any_sizes(n, m):
+    """Both of w1_sorted's paths (quantile grid when one size divides the other, merged CDFs otherwise)
+    give the exact W1 of the two empirical laws, which scipy computes independently."""
+    from scipy.stats import wasserstein_distance
+
+    from vibench.scoring.distance import w1_sorted
+
+    rng = np.random.default_rng(7)
+    a = np.sort(rng.normal(size=(3, n)), axis=1)
+    b = np.sort(rng.normal(0.5, 2.0, size=(3, m)), axis=1)
+    want = [wasserstein_distance(a[i], b[i]) for i in range(3)]
+    np.testing.assert_allclose(w1_sorted(a, b), want, rtol=1e-12)
+
+
+def _chains(chains, draws, dim=2, seed=3):
+    from vibench.approximation import DrawsApproximation
+
+    return DrawsApproximation(np.random.default_rng(seed).normal(size=(chains, draws, dim)))
+
+
+def _stats_with_ess(approx, ess):
+    from dataclasses import replace
+
+    from vibench.scoring.diagnostics import chain_stats
+
+    stats = chain_stats(approx.samples)
+    full = np.full(approx.samples.shape[-1], float(ess))
+    return replace(stats, ess_bulk=full, ess_tail=full)
+
+
+def test_scored_draws_keeps_every_draw_when_the_ess_is_the_sample_size():
+    """No thinning at ESS = n: the scored draws are the chains themselves, first and last draw included."""
+    from vibench.scoring.distance import scored_draws
+
+    approx = _chains(2, 50)
+    x, n_eff = scored_draws(approx, np.random.default_rng(0), _stats_with_ess(approx, 100))
+    np.testing.assert_array_equal(x, approx.samples.reshape(-1, 2))
+    assert n_eff == 100.0
+
+
+def test_scored_draws_thins_by_the_stats_it_is_given():
+    """Given diagnostics are used, not recomputed: ESS 40 on 4 chains of 100 iid draws keeps 10 evenly
+    spaced draws per chain, from the first to the last (iid draws would have ESS near 400)."""
+    from vibench.scoring.distance import scored_draws
+
+    approx = _chains(4, 100)
+    x, n_eff = scored_draws(approx, np.random.default_rng(0), _stats_with_ess(approx, 40))
+    idx = np.linspace(0, 99, 10).round().astype(int)
+    np.testing.assert_array_equal(x, approx.samples[:, idx].reshape(-1, 2))
+    assert n_eff == 40.0
+
+
+def test_scored_draws_keeps_one_draw_per_chain_when_walkers_outnumber_the_target():
+    """64 walkers and a target of MIN_SCORED (20) draws: one draw per walker, the first, not two."""
+    from vibench.scoring.distance import MIN_SCORED, scored_draws
+
+    approx = _chains(64, 30)
+    x, _ = scored_draws(approx, np.random.default_rng(0), _stats_with_ess(approx, MIN_SCORED))
+    np.testing.assert_array_equal(x, approx.samples[:, [0]].reshape(-1, 2))
+
+
+def test_scored_draws_names_non_finite_draws():
+    from vibench.scoring.distance import scored_draws
+
+    approx = GaussianApproximation(np.array([0.0, np.nan]), sd=np.ones(2))
+    with pytest.raises(ValueError, match="^non-finite draws from the approximation$"):
+        scored_draws(approx, np.random.default_rng(0))
