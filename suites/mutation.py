@@ -2,7 +2,7 @@
 
 ::
 
-    python suites/mutation.py [--only GLOB] [--tests FILE] [--max-children 1] [--resume] [--report] [MUTANT ...]
+    python suites/mutation.py [--only GLOB] [--tests FILE] [--max-children 1] [--resume] [--report] [--recheck] [MUTANT ...]
 
 mutmut copies its ``source_paths`` into ``mutants/`` and derives module names
 from file paths, but the built-in plugins live in ``plugins/vibench_<name>/``
@@ -74,7 +74,7 @@ AREAS = (
          ("tests/test_tasks.py", "tests/test_realistic_tasks.py", "tests/test_metrics.py", "tests/test_scale.py",
           "tests/test_scoring.py", "tests/test_density.py", "tests/test_fullrank_start.py",
           "tests/test_conformance.py", "tests/test_banded.py", "tests/test_gmrf.py",
-          "tests/test_nig.py"), core=True),
+          "tests/test_nig.py", "tests/test_task_factories.py"), core=True),
     Area("analysis", ("vibench/analysis.py",),
          ("tests/test_analysis.py", "tests/test_oracle_run.py", "tests/test_report.py")),
     Area("vi", ("plugins/vibench_vi/*.py",),
@@ -327,6 +327,35 @@ def results(workspace: Path, files: list[str]) -> dict[str, dict[str, str]]:
     return found
 
 
+def recheck(workspace: Path, files: list[str], tests: list[str], max_children: int,
+            equivalents: dict[str, str]) -> int:
+    """Re-run the survivors of ``workspace`` against today's tests in a fresh sibling workspace, and write
+    their new verdicts back; the other verdicts stay. mutmut itself resets every verdict when the test
+    selection changes (and those of every function a changed test covers), so a new test would otherwise
+    cost a full re-run. Returns mutmut's exit code."""
+    found = results(workspace, files)
+    survivors = [n for f in found.values() for n, st in f.items() if st in NOT_KILLED and st != "not checked"
+                 and n not in equivalents]
+    if not survivors:
+        print("mutation: no survivors to re-check")
+        return 0
+    other = workspace.with_name(workspace.name + "-recheck")
+    print(f"re-checking {len(survivors)} survivors in {other}", flush=True)
+    build(other, files, tests, fresh=True)
+    code = run_mutmut(other, max_children, survivors)
+    fresh = results(other, files)
+    for f in files:
+        meta = workspace / "mutants" / (workspace_path(f) + ".meta")
+        new = json.loads((other / "mutants" / (workspace_path(f) + ".meta")).read_text())["exit_code_by_key"] \
+            if f in fresh else {}
+        data = json.loads(meta.read_text()) if meta.exists() else None
+        changed = {n: c for n, c in new.items() if n in survivors and c is not None}
+        if data is not None and changed:
+            data["exit_code_by_key"].update(changed)
+            meta.write_text(json.dumps(data))
+    return code
+
+
 COLUMNS = ("killed", "timeout", "survived", "no tests", "not run", "other", "equivalent", "total")
 NOT_KILLED = ("survived", "no tests", "not checked", "suspicious", "segfault", "check was interrupted by user")
 
@@ -413,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to build and run (default build/mutation)")
     parser.add_argument("--resume", action="store_true", help="keep the verdicts of the previous run")
     parser.add_argument("--report", action="store_true", help="only print the table of the previous run")
+    parser.add_argument("--recheck", action="store_true",
+                        help="re-run the previous run's survivors against the current tests, in a second workspace")
     args = parser.parse_args(argv)
     try:
         if args.max_children < 1:
@@ -426,8 +457,11 @@ def main(argv: list[str] | None = None) -> int:
             for test in [] if args.tests else unmapped_tests():
                 print(f"mutation: {test} is in no area: add it to AREAS or UNSELECTED in suites/mutation.py")
             print(f"mutating {len(files)} files in {workspace}; tests: {' '.join(tests)}", flush=True)
-            build(workspace, files, tests, fresh=not (args.resume or args.mutants))
-            code = run_mutmut(workspace, args.max_children, args.mutants)
+            if args.recheck:
+                code = recheck(workspace, files, tests, args.max_children, equivalents)
+            else:
+                build(workspace, files, tests, fresh=not (args.resume or args.mutants))
+                code = run_mutmut(workspace, args.max_children, args.mutants)
         found = results(workspace, files)
         if not found:
             raise MutationError(f"no mutmut results in {workspace / 'mutants'} for the selected files"

@@ -31,10 +31,10 @@ def test_from_dense_finds_the_bandwidth_and_lays_the_band_out(b):
     assert BandedPrecision.from_dense(np.zeros((3, 3))).bandwidth == 0  # nothing below the diagonal
 
 
-@pytest.mark.parametrize("b", [0, 1, 2])
-def test_inverse_band_is_the_band_of_the_inverse(b):
+@pytest.mark.parametrize("b, d", [(0, 7), (1, 7), (2, 7), (3, 200), (2, 130)])
+def test_inverse_band_is_the_band_of_the_inverse(b, d):
+    """One block (d = 7), and the blocked recursion over several 64-row blocks, the last a short one."""
     rng = np.random.default_rng(10 + b)
-    d = 7
     dense = np.diag(rng.uniform(1.0, 3.0, d)) * (b + 1) * 2
     for k in range(1, b + 1):
         off = rng.uniform(-0.5, 0.5, d - k)
