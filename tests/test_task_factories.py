@@ -40,3 +40,36 @@ def test_linear_regression_defaults_and_noise_bound():
     assert task.dim == 5 and task.data["noise"] == 1.0 and task.data["prior_scale"] == 1.0
     with pytest.raises(VibenchError, match=r"^noise must be > 0, got 0\.0$"):
         vibench.get_task("linear_regression", noise=0.0)
+
+
+def test_gaussian_illcond_defaults_and_its_spectrum():
+    """Eigenvalues log-spaced from 1 down to 1 / condition, so the condition number is ``condition``."""
+    import numpy as np
+
+    task = vibench.get_task("gaussian_illcond")
+    assert task.params == {"dim": 10, "condition": 100.0, "seed": 0}
+    np.testing.assert_allclose(np.linalg.eigvalsh(task.truth.cov), np.logspace(-2, 0, 10), rtol=1e-10)
+
+
+def test_gaussian_illcond_is_a_function_of_its_seed():
+    import numpy as np
+
+    a, b, c = (vibench.get_task("gaussian_illcond", dim=4, seed=s) for s in (3, 3, 4))
+    np.testing.assert_array_equal(a.truth.cov, b.truth.cov)
+    np.testing.assert_array_equal(a.truth.mean, b.truth.mean)
+    assert not np.allclose(a.truth.cov, c.truth.cov) and not np.allclose(a.truth.mean, c.truth.mean)
+    one = vibench.get_task("gaussian_illcond", dim=1, seed=5)  # no rotation drawn: the mean is the first draw
+    np.testing.assert_array_equal(one.truth.mean, np.random.default_rng(5).normal(0, 1, 1))
+
+
+def test_gaussian_illcond_bounds(monkeypatch):
+    from vibench.tasks import gaussian
+
+    assert vibench.get_task("gaussian_illcond", dim=3, condition=1.0).truth.cov[0, 0] > 0  # condition 1: isotropic
+    assert vibench.get_task("gaussian_illcond", dim=3, condition=1.5).params["condition"] == 1.5
+    with pytest.raises(VibenchError, match=r"^condition must be >= 1, got 0\.5$"):
+        gaussian.make_gaussian_illcond(condition=0.5)
+    monkeypatch.setattr(gaussian, "MAX_DENSE_DIM", 12)  # the dense cap itself, without a 5,000-dim build
+    assert gaussian.make_gaussian_illcond(dim=12).dim == 12
+    with pytest.raises(VibenchError, match="^dim must be between 1 and 12, got 13$"):
+        gaussian.make_gaussian_illcond(dim=13)
