@@ -15,11 +15,12 @@ skips the ``cpubound`` part. It prints
    fit_s - setup_s``: scoring against the truth, the sum of ``score_s``, and
    building the task where its cells run) and outside them (the wall time minus the sum of ``wall_s``),
    of which the start-up (a fresh interpreter importing vibench, ArviZ and the
-   plugins and warming up, timed apart) and the end of the run (the summary
+   plugins and warming up, timed apart; within it, the import of
+   ``arviz_stats.base``, the diagnostics library only scoring uses) and the end of the run (the summary
    table and the answer, timed apart on the run's rows); the rest is reading
    the suite, checking the cells, storing the rows and the Parquet copy. The
-   last line is the overhead less scoring: what the harness costs beside the
-   methods and the measurement itself;
+   last lines are the overhead less scoring, what the harness costs beside the
+   methods and the measurement itself, and that less the scoring library's import;
 2. the wall time of the ``cpubound`` suite with ``--jobs 1`` and ``--jobs 2``
    and the speed-up.
 
@@ -39,9 +40,11 @@ import tempfile
 import time
 from pathlib import Path
 
-#: A fresh interpreter doing what every run does before its first cell.
-STARTUP = ("from vibench.cli import build_parser; from vibench import commands, session, executors; "
-           "from vibench.runner import warm_up; warm_up()")
+#: A fresh interpreter doing what every run does before its first cell; it prints the seconds of importing
+#: the scoring's diagnostics library (``arviz_stats.base``, the ArviZ functions the yardstick calls) within it.
+STARTUP = ("import time; from vibench.cli import build_parser; from vibench import commands, session, executors; "
+           "t = time.perf_counter(); from arviz_stats.base import array_stats; "
+           "print(time.perf_counter() - t); from vibench.runner import warm_up; warm_up()")
 
 
 def run(suite: str, *extra: str, keep: str | None = None) -> tuple[float, list[dict], Path | None]:
@@ -56,10 +59,11 @@ def run(suite: str, *extra: str, keep: str | None = None) -> tuple[float, list[d
     return wall, rows, cells.parent
 
 
-def _seconds(code: str) -> float:
+def _startup() -> tuple[float, float]:
+    """A fresh interpreter's start-up, start to exit, and the part of it spent importing ``arviz_stats.base``."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    out = subprocess.run([sys.executable, "-c", STARTUP], check=True, capture_output=True, text=True).stdout
+    return time.perf_counter() - start, float(out.split()[0])
 
 
 def end_of_run(run_dir: Path) -> float:
@@ -79,7 +83,7 @@ def overhead(suite: str, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="vibench-bench-") as out:
         wall, rows, run_dir = run(suite, *extra, keep=out)
         tail = end_of_run(run_dir)
-    startup = _seconds(STARTUP)
+    startup, library = _startup()
     fit = sum(r["fit_s"] or 0.0 for r in rows)
     setup = sum(r["setup_s"] or 0.0 for r in rows)
     score = sum(r.get("score_s") or 0.0 for r in rows)
@@ -101,11 +105,14 @@ def overhead(suite: str, extra: list[str]) -> dict:
     print(f"      task builds, the rest                   {inside - score:7.1f} s   {share(inside - score)}")
     print(f"    outside the cells                         {outside:7.1f} s   {share(outside)}")
     print(f"      start-up (imports, ArviZ, plugins)      {startup:7.1f} s   (timed apart)")
+    print(f"        of which the scoring's arviz_stats    {library:7.1f} s   (imported once, for scoring)")
     print(f"      end of run (table and answer)           {tail:7.1f} s   (timed apart)")
     print(f"      rest (suite, checks, storing rows)      {outside - startup - tail:7.1f} s")
     print(f"  harness overhead less scoring               {harness - score:7.1f} s   {share(harness - score)}")
+    print(f"    and less the scoring's library import     {harness - score - library:7.1f} s   "
+          f"{share(harness - score - library)}")
     return {"cells": len(rows), "wall": wall, "fit": fit, "setup": setup, "harness": harness, "inside": inside,
-            "score": score, "outside": outside, "startup": startup, "end_of_run": tail}
+            "score": score, "outside": outside, "startup": startup, "library": library, "end_of_run": tail}
 
 
 def speedup() -> None:

@@ -154,7 +154,7 @@ def _crossover_lines(cross: pd.DataFrame) -> list[str]:
 
 
 def answer_text(run: str | os.PathLike | pd.DataFrame, levels: Sequence[Level] | None = None,
-                full: bool = True, width: int | None = None) -> str:
+                full: bool = True, width: int | None = None, cells: pd.DataFrame | None = None) -> str:
     """The answer: a verdict line per task and size, a summary, then unreliable cells, crossovers, floors.
 
     Parameters
@@ -168,6 +168,8 @@ def answer_text(run: str | os.PathLike | pd.DataFrame, levels: Sequence[Level] |
     width : int, optional
         Fit the accuracy table to this many characters (pandas wraps its columns
         into blocks); default: one block however wide.
+    cells : pandas.DataFrame, optional
+        ``analysis.cells`` of the rows, if already computed.
 
     Returns
     -------
@@ -179,7 +181,7 @@ def answer_text(run: str | os.PathLike | pd.DataFrame, levels: Sequence[Level] |
         from .store import load
 
         df, levels = load(run), levels or analysis.levels_of(run)
-    c = analysis.cells(df)  # once: the verdicts, the unreliable cells and the floors all read it
+    c = analysis.cells(df) if cells is None else cells  # once: the verdicts, unreliable cells and floors read it
     v = analysis.verdicts(df, levels, c)
     if v.empty:
         return "Answer: no finished cells to compare."

@@ -126,16 +126,20 @@ def cmd_run(args) -> int:
         print(run_dir)
         print(_summary_line(run_dir))
         return 0
-    _print_summary(load(run_dir))
+    from .analysis import cells, levels_of
+
+    df = load(run_dir)
+    c = cells(df)  # once, for the table and the answer
+    _print_summary(df, c)
     print(f"\n{run_dir}  ({time.perf_counter() - started:.1f} s)")
-    _print_answer(run_dir)
+    _print_answer(df, levels_of(run_dir), c)
     return 0
 
 
-def _print_answer(run_dir) -> None:
+def _print_answer(df, levels, c) -> None:
     from .answer import answer_text
 
-    console.print_text(answer_text(run_dir, width=console.text_width()))
+    console.print_text(answer_text(df, levels, width=console.text_width(), cells=c))
 
 
 def _summary_line(run_dir, levels=None) -> str:
@@ -153,14 +157,14 @@ _SUMMARY_DROP = ["family", "kl_estimator", "dist_floor", "setup_s", "n_logp", "n
                  "mean_err", "kl", "status"]
 
 
-def _print_summary(df) -> None:
+def _print_summary(df, c=None) -> None:
     """The summary table: rich on a terminal (fits its width), else :func:`~vibench.table.format_summary`'s text."""
     import math
 
-    from .table import format_summary, summary
+    from .table import format_table, summary
 
-    plain = format_summary(df)
-    table = summary(df)
+    table = summary(df, c)
+    plain = format_table(table)
     if table.empty or not console.stdout_is_terminal():
         print(plain)
         return
@@ -242,8 +246,11 @@ def cmd_show(args) -> int:
     suite = (meta.get("suite") or {}).get("name", "?")
     console.print_text(f"{args.run_dir}: suite {suite}, {len(df)} of {meta.get('n_cells', '?')} cells, "
                        f"started {meta.get('started')}, ended {meta.get('ended') or '(unfinished)'}")
-    _print_summary(df)
-    _print_answer(args.run_dir)
+    from .analysis import cells, levels_of
+
+    c = cells(df)
+    _print_summary(df, c)
+    _print_answer(df, levels_of(args.run_dir), c)
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["summary", "format_summary"]
+__all__ = ["summary", "format_summary", "format_table"]
 
 _SHOWN = ["task", "size", "method", "family", "steps", "status", "reliable", "mean_err", "sd_err", "dist",
           "dist_floor", "kl", "kl_estimator", "fit_s", "setup_s", "n_grad", "n_logp", "flags", "error"]
@@ -18,13 +18,15 @@ def _status(values: pd.Series) -> str:
     return ",".join(f"{k}:{v}" for k, v in counts.items())
 
 
-def summary(df: pd.DataFrame) -> pd.DataFrame:
+def summary(df: pd.DataFrame, c: pd.DataFrame | None = None) -> pd.DataFrame:
     """One line per task x size x method x budget that ran: means (accuracy) and medians (cost) over seeds.
 
     Parameters
     ----------
     df : pandas.DataFrame
         Rows as returned by :func:`vibench.load`.
+    c : pandas.DataFrame, optional
+        ``analysis.cells(df)``, if already computed.
 
     Returns
     -------
@@ -34,7 +36,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     """
     from .analysis import budget_label, cells
 
-    c = cells(df)
+    c = cells(df) if c is None else c
     if c.empty:
         return pd.DataFrame(columns=_SHOWN)
     ran = df[df["status"] != "unsupported"].copy()
@@ -50,9 +52,13 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return out[_SHOWN]
 
 
-def format_summary(df: pd.DataFrame) -> str:
-    """The summary as aligned text with compact number formats."""
-    table = summary(df)
+def format_summary(df: pd.DataFrame, c: pd.DataFrame | None = None) -> str:
+    """The summary as aligned text with compact number formats (``c``: as for :func:`summary`)."""
+    return format_table(summary(df, c))
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """A :func:`summary` table as aligned text with compact number formats."""
     if table.empty:
         return "(no rows)"
 
