@@ -329,18 +329,19 @@ def results(workspace: Path, files: list[str]) -> dict[str, dict[str, str]]:
 
 def recheck(workspace: Path, files: list[str], tests: list[str], max_children: int,
             equivalents: dict[str, str]) -> int:
-    """Re-run the survivors of ``workspace`` against today's tests in a fresh sibling workspace, and write
-    their new verdicts back; the other verdicts stay. mutmut itself resets every verdict when the test
-    selection changes (and those of every function a changed test covers), so a new test would otherwise
-    cost a full re-run. Returns mutmut's exit code."""
+    """Run the survivors and the unfinished mutants of ``workspace`` against today's tests (those of the
+    files' areas) in a fresh sibling workspace, and write their new verdicts back; the killed stay killed.
+
+    mutmut resets every verdict when the test selection changes (and those of every function a changed
+    test covers), so a new test, or a narrower selection for the unfinished mutants of one area, would
+    otherwise cost a full re-run. Returns mutmut's exit code."""
     found = results(workspace, files)
-    survivors = [n for f in found.values() for n, st in f.items() if st in NOT_KILLED and st != "not checked"
-                 and n not in equivalents]
+    survivors = [n for f in found.values() for n, st in f.items() if st in NOT_KILLED and n not in equivalents]
     if not survivors:
-        print("mutation: no survivors to re-check")
+        print("mutation: no survivors or unfinished mutants to re-check")
         return 0
     other = workspace.with_name(workspace.name + "-recheck")
-    print(f"re-checking {len(survivors)} survivors in {other}", flush=True)
+    print(f"re-checking {len(survivors)} survivors and unfinished mutants in {other}", flush=True)
     build(other, files, tests, fresh=True)
     code = run_mutmut(other, max_children, survivors)
     fresh = results(other, files)
