@@ -344,14 +344,15 @@ def recheck(workspace: Path, files: list[str], tests: list[str], max_children: i
     print(f"re-checking {len(survivors)} survivors and unfinished mutants in {other}", flush=True)
     build(other, files, tests, fresh=True)
     code = run_mutmut(other, max_children, survivors)
-    fresh = results(other, files)
+    wanted = set(survivors)
     for f in files:
-        meta = workspace / "mutants" / (workspace_path(f) + ".meta")
-        new = json.loads((other / "mutants" / (workspace_path(f) + ".meta")).read_text())["exit_code_by_key"] \
-            if f in fresh else {}
-        data = json.loads(meta.read_text()) if meta.exists() else None
-        changed = {n: c for n, c in new.items() if n in survivors and c is not None}
-        if data is not None and changed:
+        meta, new_meta = (w / "mutants" / (workspace_path(f) + ".meta") for w in (workspace, other))
+        if not (meta.exists() and new_meta.exists()):
+            continue
+        data = json.loads(meta.read_text())
+        changed = {n: c for n, c in json.loads(new_meta.read_text())["exit_code_by_key"].items()
+                   if n in wanted and c is not None}
+        if changed:
             data["exit_code_by_key"].update(changed)
             meta.write_text(json.dumps(data))
     return code

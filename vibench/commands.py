@@ -126,20 +126,20 @@ def cmd_run(args) -> int:
         print(run_dir)
         print(_summary_line(run_dir))
         return 0
-    from .analysis import cells, levels_of
-
-    df = load(run_dir)
-    c = cells(df)  # once, for the table and the answer
-    _print_summary(df, c)
-    print(f"\n{run_dir}  ({time.perf_counter() - started:.1f} s)")
-    _print_answer(df, levels_of(run_dir), c)
+    _print_results(load(run_dir), run_dir, f"\n{run_dir}  ({time.perf_counter() - started:.1f} s)")
     return 0
 
 
-def _print_answer(df, levels, c) -> None:
+def _print_results(df, run_dir, between: str | None = None) -> None:
+    """The summary table, then ``between`` (if any), then the answer: the run's cells computed once for both."""
+    from .analysis import cells, levels_of
     from .answer import answer_text
 
-    console.print_text(answer_text(df, levels, width=console.text_width(), cells=c))
+    c = cells(df)
+    _print_summary(df, c)
+    if between is not None:
+        print(between)
+    console.print_text(answer_text(df, levels_of(run_dir), width=console.text_width(), cells=c))
 
 
 def _summary_line(run_dir, levels=None) -> str:
@@ -246,11 +246,7 @@ def cmd_show(args) -> int:
     suite = (meta.get("suite") or {}).get("name", "?")
     console.print_text(f"{args.run_dir}: suite {suite}, {len(df)} of {meta.get('n_cells', '?')} cells, "
                        f"started {meta.get('started')}, ended {meta.get('ended') or '(unfinished)'}")
-    from .analysis import cells, levels_of
-
-    c = cells(df)
-    _print_summary(df, c)
-    _print_answer(df, levels_of(args.run_dir), c)
+    _print_results(df, args.run_dir)
     return 0
 
 
