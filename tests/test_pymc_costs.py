@@ -77,7 +77,9 @@ def test_same_cell_costs_the_same_fit_time_each_run(rows, method):
 def test_only_the_first_run_pays_setup(rows, method):
     first, *later = rows[method]
     assert first["setup_s"] > 0.3, f"{method}: compiling and JIT are set-up"
-    assert all(r["setup_s"] < 0.2 for r in later), [r["setup_s"] for r in later]
+    # what is left of a later cell's set-up (building the model) is a fraction of a compile;
+    # relative, since wall times on a loaded machine scale together
+    assert all(r["setup_s"] < first["setup_s"] / 3 for r in later), (first["setup_s"], [r["setup_s"] for r in later])
     for r in rows[method]:
         assert r["total_s"] == pytest.approx(r["setup_s"] + r["fit_s"])
         assert not {"compile_s", "fit_s", "total_s", "setup_s"} & set(r["info"])
