@@ -121,16 +121,22 @@ def test_nuts_budget_1000_is_pm_sample_defaults():
     assert method.chains == 4 and "1000" in method.steps_meaning
 
 
-def test_prepare_compiles_once_per_task(task5):
+def test_prepare_compiles_once_per_task():
     """After ``prepare`` a fit compiles nothing; preparing again is free; info has no cost bookkeeping."""
+    task5 = vibench.get_task("gaussian", dim=5, rho=0.5)  # its own task: nothing compiled for it yet
     for name in ("pymc-advi", "pymc-nuts"):
         method = vibench.get_method(name)
-        method.prepare(task5)
         t0 = time.perf_counter()
         method.prepare(task5)
-        assert time.perf_counter() - t0 < 0.01
+        prepare_s = time.perf_counter() - t0
+        extras = dict(pymc_bridge.model_for(task5).extras)
+        method.prepare(task5)
+        # preparing again compiles nothing: the very same compiled objects, none added
+        assert pymc_bridge.model_for(task5).extras.keys() == extras.keys()
+        assert all(pymc_bridge.model_for(task5).extras[k] is v for k, v in extras.items())
         info = fit(name, task5, steps=50, seed=3).info
-        assert info["compiled"] is False and info["setup_s"] < 0.5
+        # relative to the compile, since wall times on a loaded machine scale together
+        assert info["compiled"] is False and info["setup_s"] < prepare_s / 3
         assert not {"compile_s", "fit_s", "total_s"} & set(info)
     assert pymc_bridge.model_for(task5) is pymc_bridge.model_for(task5)
 
