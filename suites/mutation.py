@@ -65,7 +65,7 @@ AREAS = (
           "tests/test_analysis.py", "tests/test_oracle_run.py", "tests/test_conformance.py",
           "tests/test_killed_survivors.py", "tests/test_verdicts_state.py", "tests/test_distance_frame.py",
           "tests/test_gates_rules.py", "tests/test_kl_forms.py", "tests/test_moments_levels.py",
-          "tests/test_evaluate_row.py", "tests/test_scoring_edges.py"),
+          "tests/test_evaluate_row.py", "tests/test_scoring_edges.py", "tests/test_khat_tails.py"),
          core=True),
     Area("truth", ("vibench/truth.py", "vibench/banded.py", "vibench/tasks/_gaussian.py", "vibench/tasks/gaussian.py",
                    "vibench/tasks/gmrf.py", "vibench/tasks/linear_regression.py",

@@ -143,3 +143,90 @@ def test_scored_draws_names_non_finite_draws():
     approx = GaussianApproximation(np.array([0.0, np.nan]), sd=np.ones(2))
     with pytest.raises(ValueError, match="^non-finite draws from the approximation$"):
         scored_draws(approx, np.random.default_rng(0))
+
+
+def test_truth_frame_is_built_once_per_truth_and_the_same_for_every_build_of_the_task():
+    """One frame per truth object (its factorization and projections are the expensive part); two builds of
+    the same task get the same projected truth draws, so every method is scored against the same sample."""
+    from vibench.scoring.distance import ANALYTIC_MIN_DIM
+
+    for d in (D, ANALYTIC_MIN_DIM):  # explicit draws, then the exact projected law
+        one, two = (vibench.get_task("gaussian", dim=d, rho=0.7).truth for _ in range(2))
+        frame = truth_frame(one)
+        assert truth_frame(one) is frame and frame.analytic is (d >= ANALYTIC_MIN_DIM)
+        np.testing.assert_array_equal(truth_frame(two).sorted_truth, frame.sorted_truth)
+
+
+def test_the_exact_projected_law_starts_at_analytic_min_dim():
+    from vibench.scoring.distance import ANALYTIC_MIN_DIM
+
+    assert truth_frame(vibench.get_task("gaussian", dim=ANALYTIC_MIN_DIM, rho=0.7).truth).analytic
+    assert not truth_frame(vibench.get_task("gaussian", dim=ANALYTIC_MIN_DIM - 1, rho=0.7).truth).analytic
+
+
+@pytest.mark.parametrize("d", [7, 60, 250])
+def test_marginal_directions_are_every_coordinate_or_n_marginals_evenly_spread(d):
+    """Up to N_MARGINALS coordinates, all of them; beyond, N_MARGINALS from the first to the last, in gaps
+    that differ by at most one."""
+    from vibench.scoring.distance import N_MARGINALS
+
+    marginals = truth_frame(vibench.get_task("gaussian", dim=d, rho=0.7).truth).marginals
+    if d <= N_MARGINALS:
+        np.testing.assert_array_equal(marginals, np.arange(d))
+    else:
+        gaps = np.diff(marginals)
+        assert marginals.size == N_MARGINALS and marginals[0] == 0 and marginals[-1] == d - 1
+        assert gaps.max() - gaps.min() <= 1
+
+
+def test_dist_se_is_the_batch_means_sd_by_scipy():
+    """``dist_se`` = sd (ddof 1) of the N_BATCHES interleaved batch distances / sqrt(N_BATCHES), each batch
+    distance the mean over directions of scipy's W1 between the batch and the truth's batch."""
+    from scipy.stats import wasserstein_distance
+
+    from vibench.scoring.distance import N_BATCHES, sliced_w1
+
+    truth = _truth("banded")
+    frame = truth_frame(truth)
+    x = truth.mean + 1.3 * truth.sd * np.random.default_rng(4).standard_normal((500, D))  # q too wide
+    raw = frame.project(x)
+    batch = [np.mean([wasserstein_distance(raw[j, b::N_BATCHES], frame.batches[b][j]) for j in range(frame.k)])
+             for b in range(N_BATCHES)]
+    dist, se = sliced_w1(x, frame)
+    full = np.mean([wasserstein_distance(raw[j], frame.sorted_truth[j]) for j in range(frame.k)])
+    assert dist == pytest.approx(full, rel=1e-10)
+    assert se == pytest.approx(np.std(batch, ddof=1) / np.sqrt(N_BATCHES), rel=1e-10)
+
+
+def test_distance_without_truth_draws_has_the_same_keys_all_none():
+    from vibench.scoring.distance import distance
+    from vibench.truth import Truth
+
+    truth = _truth("banded")
+    q = GaussianApproximation(truth.mean, sd=truth.sd)
+    scored = distance(q, truth, np.random.default_rng(0))
+    bare = distance(q, Truth(kind="reference", mean=truth.mean, sd=truth.sd), np.random.default_rng(0))
+    assert set(bare) == set(scored) == {"dist", "dist_se", "dist_floor", "dist_n", "dist_estimator"}
+    assert all(v is None for v in bare.values()) and scored["dist_estimator"] == "sliced-w1"
+
+
+def test_chains_are_scored_by_their_draws_even_where_gaussians_use_the_exact_law():
+    """At d >= ANALYTIC_MIN_DIM a Gaussian q goes through its projected law (N_DRAWS draws' worth), but
+    chains are still thinned to their ESS and projected draw by draw."""
+    from vibench.approximation import DrawsApproximation
+    from vibench.scoring.distance import ANALYTIC_MIN_DIM, N_DRAWS, distance, scored_draws
+
+    truth = vibench.get_task("gaussian", dim=ANALYTIC_MIN_DIM, rho=0.7).truth
+    q = GaussianApproximation(truth.mean, sd=truth.sd)
+    assert distance(q, truth, np.random.default_rng(0))["dist_n"] == float(N_DRAWS)
+    chains = DrawsApproximation(q.draws(400, np.random.default_rng(1)).reshape(2, 200, -1))
+    stats = _stats_with_ess(chains, 60)
+    out = distance(chains, truth, np.random.default_rng(0), stats)
+    x, n_eff = scored_draws(chains, np.random.default_rng(0), stats)
+    assert out["dist_n"] == n_eff == 60.0 and out["dist"] == pytest.approx(_sliced_w1_of(x, truth), rel=1e-12)
+
+
+def _sliced_w1_of(x, truth):
+    from vibench.scoring.distance import sliced_w1
+
+    return sliced_w1(x, truth_frame(truth))[0]

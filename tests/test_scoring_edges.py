@@ -124,3 +124,19 @@ def test_gates_without_a_family_or_a_dist_se():
     q = GaussianApproximation(np.zeros(2), sd=np.ones(2), info={"converged": True})
     assert gate(q, "meanfield", None, None, {"dist": 0.09, "dist_se": None, "dist_floor": 0.1}) == \
         (False, ["dist 3 SE below its floor"])  # no SE: below the floor is below it
+
+
+def test_two_chains_get_an_rhat():
+    """R-hat needs two chains, and two are enough: finite, near 1 for iid draws; one chain gets NaN."""
+    samples = np.random.default_rng(5).normal(size=(2, 200, 3))
+    rhat = chain_stats(samples).rhat
+    assert np.all(np.isfinite(rhat)) and np.all(np.abs(rhat - 1) < 0.05)
+    assert np.all(np.isnan(chain_stats(samples[:1]).rhat))
+
+
+def test_mcse_of_the_sd_scales_with_the_draws():
+    """The sd's MCSE is in the draws' units: draws 100 times smaller, an MCSE 100 times smaller (the delta
+    method's numerator is never floored)."""
+    samples = np.random.default_rng(6).normal(size=(4, 300, 2))
+    base = chain_stats(samples).mcse_sd
+    np.testing.assert_allclose(chain_stats(0.01 * samples).mcse_sd, 0.01 * base, rtol=1e-10)

@@ -104,6 +104,6 @@ def gate(approx: Approximation, family: str | None, stats: ChainStats | None,
         if dist["dist"] < dist["dist_floor"] - 3 * (dist.get("dist_se") or 0.0):
             flags.append("dist 3 SE below its floor")
     reliable = not flags
-    if khat is not None and np.isfinite(khat) and khat > KHAT_MAX:
-        flags.append(f"khat {khat:.2f}")
+    if khat is not None and not np.isnan(khat) and khat > KHAT_MAX:
+        flags.append(f"khat {khat:.2f}")  # "khat inf": one draw carries all the weight
     return reliable, flags

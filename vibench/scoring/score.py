@@ -25,6 +25,8 @@ CHUNK_ELEMENTS = 4_000_000
 #: Above this many draws x dimension, the k-hat uses ``max(KHAT_MIN_DRAWS, KHAT_BUDGET // d)`` draws.
 KHAT_BUDGET = 10_000_000
 KHAT_MIN_DRAWS = 100
+#: ``-log`` of the smallest normal float64 (708.4): a weight this far below the largest underflows.
+_LOG_TINY = float(-np.log(np.finfo(float).tiny))
 
 
 def _cov_parts(approx: Approximation) -> dict[str, Any]:
@@ -173,9 +175,30 @@ def psis_khat(approx: Approximation, log_density: LogDensity, rng: np.random.Gen
             parts.append(np.asarray(log_density.logp(x), dtype=float) - np.asarray(logq, dtype=float))
     lw = np.concatenate(parts)
     lw = np.where(np.isnan(lw), -np.inf, lw)
-    with np.errstate(divide="ignore", invalid="ignore"):  # gpdfit on extreme tails
+    if _weights_underflow(lw):
+        return float("inf")
+    with np.errstate(all="ignore"):  # gpdfit on extreme tails: overflow in expm1 at k-hat ~ 100
         _, khat = array_stats.psislw(-lw, r_eff=1.0)  # minus: see above
     return float(khat)
+
+
+def _weights_underflow(lw: np.ndarray) -> bool:
+    """Whether the Pareto fit would see weights ``exp(lw - max lw)`` that are not normal floats.
+
+    PSIS fits the ``M = min(S / 5, 3 sqrt(S))`` largest weights above the next
+    one, the cutoff (Vehtari et al. 2024, as ``psislw`` does). When the cutoff
+    lies more than ``-log(tiny)`` = 708 nats below the largest log weight (or is
+    ``-inf``: draws outside p's support), its weight and the tail's smallest
+    underflow to 0, and the fit falls back on its prior: ArviZ returns k-hat
+    0.03 for log weights spread with sd 700, a catastrophic q scored as a
+    perfect one. One draw then carries all the weight, so k-hat is infinite.
+    """
+    s = lw.size
+    m = int(np.floor(3.0 * np.sqrt(s))) if s > 225 else s // 5
+    if m < 5 or not np.isfinite(np.max(lw)):
+        return False
+    cutoff = np.partition(lw, s - m - 1)[s - m - 1]
+    return bool(np.max(lw) - cutoff > _LOG_TINY)
 
 
 def evaluate(approx: Approximation, task: Task, rng: np.random.Generator, family: str | None = None) -> dict[str, Any]:
