@@ -79,7 +79,7 @@ AREAS = (
          ("tests/test_analysis.py", "tests/test_oracle_run.py", "tests/test_report.py")),
     Area("vi", ("plugins/vibench_vi/*.py",),
          ("tests/test_vi.py", "tests/test_vi_contract.py", "tests/test_fullrank_start.py", "tests/test_scale.py", "tests/test_conformance.py",
-          "tests/test_killed_survivors.py")),
+          "tests/test_killed_survivors.py", "tests/test_meanfield_steps.py")),
     Area("laplace", ("plugins/vibench_laplace/*.py",),
          ("tests/test_laplace_emcee.py", "tests/test_scale.py", "tests/test_conformance.py",
           "tests/test_killed_survivors.py")),
@@ -87,7 +87,7 @@ AREAS = (
     Area("store", ("vibench/store.py", "vibench/session.py", "vibench/suite.py"),
          ("tests/test_store.py", "tests/test_suite.py", "tests/test_runner.py", "tests/test_formats.py",
           "tests/test_cli.py", "tests/test_bad_input.py", "tests/test_oracle_run.py",
-          "tests/test_killed_survivors.py")),
+          "tests/test_killed_survivors.py", "tests/test_session.py")),
 )
 
 #: Test files in no area on purpose: slow, a browser, Dask, PyMC, subprocesses (whose calls mutmut cannot

@@ -206,6 +206,22 @@ def test_converges_by_the_documented_rule():
     assert np.max(np.abs(params[2])) > 2.0  # the "relative to its size" part of the rule is exercised
 
 
+def test_converges_by_the_documented_rule_below_unit_size():
+    """Every parameter below 2 in size (dim 1, n = 2): the rule's floor of 1 is what each stop is judged by,
+    over rtols from 1e-3 to 1e-9, at the stopping sweep and the one before it."""
+    task = vibench.get_task("linear_regression_nig", dim=1, n=2, a0=0.2, b0=0.05)
+
+    def params(q):
+        return np.concatenate([q.mu, q.sigma.ravel(), [q.a, q.b]])
+
+    for rtol in np.geomspace(1e-3, 1e-9, 25):
+        sweeps = run(task, rtol=rtol).info["sweeps"]
+        last = [params(run(task, steps=k, rtol=rtol).q) for k in (sweeps - 2, sweeps - 1, sweeps)]
+        assert np.max(np.abs(last[2])) < 2.0
+        assert np.max(np.abs(last[1] - last[0])) > rtol * max(1.0, np.max(np.abs(last[1]))), rtol
+        assert np.max(np.abs(last[2] - last[1])) <= rtol * max(1.0, np.max(np.abs(last[2]))), rtol
+
+
 def test_max_seconds_stops_the_sweeps():
     task = vibench.get_task("linear_regression_nig", dim=3, n=12)
     budget = vibench.Budget(10**9, max_seconds=0.05)
@@ -220,6 +236,8 @@ def test_monotone_allows_rounding_only():
     assert monotone([-1000.0, -999.0, -999.0 - 1e-7])  # within 1e-9 x |ELBO| = 1e-6
     assert not monotone([-1000.0, -999.0, -1000.0])
     assert monotone([0.1, 0.5, 0.5 - 0.5e-9])  # below |ELBO| = 1 the tolerance is 1e-9
+    assert monotone([5.0, 5.0], rel=0.0)  # a flat step is not a fall
+    assert not monotone([-1e5, -1e5 - 1e-5, -1.0])  # the tolerance scales with the final ELBO, not an earlier one
     assert not monotone([0.1, 0.5, 0.5 - 1.5e-9])
     assert not monotone([-1e6, -10.0, -10.0 - 1e-7])  # the scale is the last ELBO's (1e-8), not the first's
     assert not monotone([-10.0, -1e3, -1e3])  # a fall of 990

@@ -105,6 +105,7 @@ def test_drop_rows_moves_retried_rows_aside_and_the_last_row_of_a_key_wins(tmp_p
     run = store.create_run_dir(tmp_path, "s")
     for key, status in (("a", "ok"), ("b", "error"), ("c", "timeout")):
         store.append_row(run, _row(key, status=status))
+    assert store.done_keys(store.read_rows(run)) == {"a", "b", "c"}  # by default a failed cell is done
     assert store.done_keys(store.read_rows(run), retry_failed=True) == {"a"}
     assert store.drop_rows(run, {"b", "c"}) == 2
     assert [r["key"] for r in store.read_rows(run)] == ["a"]
