@@ -124,3 +124,95 @@ def test_filtering_a_suite_by_a_name_it_lacks_hints_only_when_a_name_is_close(su
     with pytest.raises(VibenchError) as err:
         suite.filtered(tasks=["zzzzzz"])
     assert str(err.value) == "suite 'tiny' has no task 'zzzzzz'; it has: gaussian"
+
+
+class _Recording(SerialExecutor):
+    """The serial executor, remembering the timeout it was given."""
+
+    def run(self, cells, timeout=None):
+        self.timeout = timeout
+        yield from super().run(cells, timeout=timeout)
+
+
+def test_the_executor_gets_the_suites_timeout_unless_one_is_given(tiny_suite, tmp_path):
+    tiny_suite.write_text(tiny_suite.read_text().replace('name = "tiny"', 'name = "tiny"\ntimeout = 77'))
+    suite = load_suite(str(tiny_suite))
+    executor = _Recording()
+    run_suite(suite, executor, out=tmp_path)
+    assert executor.timeout == 77.0
+    executor = _Recording()
+    run_suite(suite, executor, out=tmp_path, timeout=5.0)
+    assert executor.timeout == 5.0
+
+
+def test_on_start_sees_the_run_directory_its_run_json_and_the_counts(suite, tmp_path):
+    seen = []
+
+    def on_start(run_dir, total, todo):
+        seen.append((run_dir, total, todo, store.read_run_json(run_dir)["suite"]["name"]))
+
+    run = run_suite(suite, SerialExecutor(), out=tmp_path, on_start=on_start)
+    run_suite(suite, SerialExecutor(), resume=run, on_start=on_start)
+    assert seen == [(run, 2, 2, "tiny"), (run, 2, 0, "tiny")]  # run.json is written before the first cell
+    ended = datetime.fromisoformat(store.read_run_json(run)["ended"])
+    assert ended.utcoffset() == timedelta(0)
+
+
+def test_keep_draws_is_recorded_and_a_resumed_run_keeps_its_draws_folder(suite, tmp_path):
+    run = run_suite(suite, SerialExecutor(), out=tmp_path, keep_draws=True)
+    assert store.read_run_json(run)["keep_draws"] is True and len(list((run / "draws").iterdir())) == 2
+    run_suite(suite, SerialExecutor(), resume=run, keep_draws=True)  # the folder exists already
+    assert store.read_run_json(run)["keep_draws"] is True
+
+
+def _two_methods(tmp_path):
+    path = tmp_path / "two.toml"
+    path.write_text('name = "two"\nseeds = [0]\n[[tasks]]\nname = "gaussian"\ndim = 2\nrho = 0.5\n'
+                    '[[methods]]\nname = "laplace"\nbudgets = [50]\n[[methods]]\nname = "meanfield"\nbudgets = [50]\n')
+    return load_suite(str(path))
+
+
+def test_resuming_a_filtered_run_with_the_whole_suite_records_the_whole_suite(tmp_path):
+    full = _two_methods(tmp_path)
+    run = run_suite(full.filtered(methods=["laplace"]), SerialExecutor(), out=tmp_path)
+    meta = store.read_run_json(run)
+    assert meta["n_cells"] == 1 and [m["name"] for m in meta["suite"]["methods"]] == ["laplace"]
+    run_suite(full.filtered(methods=["meanfield"]), SerialExecutor(), resume=run)  # as many cells: recorded
+    meta = store.read_run_json(run)
+    assert meta["n_cells"] == 2 and [m["name"] for m in meta["suite"]["methods"]] == ["meanfield"]
+    run_suite(full, SerialExecutor(), resume=run)
+    meta = store.read_run_json(run)
+    assert meta["n_cells"] == 2 and [m["name"] for m in meta["suite"]["methods"]] == ["laplace", "meanfield"]
+    run_suite(full.filtered(methods=["laplace"]), SerialExecutor(), resume=run)  # fewer cells: the whole stays
+    meta = store.read_run_json(run)
+    assert meta["n_cells"] == 2 and [m["name"] for m in meta["suite"]["methods"]] == ["laplace", "meanfield"]
+
+
+def test_a_run_json_that_cannot_be_written_is_a_clear_error(suite, tmp_path, monkeypatch):
+    import errno
+
+    def refuse(run_dir, meta):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "write_run_json", refuse)
+    with pytest.raises(VibenchError) as err:
+        run_suite(suite, SerialExecutor(), out=tmp_path)
+    (run,) = tmp_path.glob("tiny-*")
+    assert str(err.value) == f"cannot write to run directory {str(run)!r}: No space left on device"
+    monkeypatch.setattr(store, "write_run_json", lambda run_dir, meta: (_ for _ in ()).throw(OSError("odd")))
+    with pytest.raises(VibenchError, match=r": odd$"):
+        run_suite(suite, SerialExecutor(), out=tmp_path / "again")
+
+
+def test_a_parquet_copy_that_fails_is_a_warning_at_the_callers_line(suite, tmp_path, monkeypatch):
+    def broken(run_dir):
+        raise ValueError("no pyarrow today")
+
+    monkeypatch.setattr(store, "write_parquet", broken)
+    with pytest.warns(UserWarning) as caught:
+        run = run_suite(suite, SerialExecutor(), out=tmp_path)
+    (w,) = [w for w in caught if "parquet" in str(w.message)]
+    assert str(w.message) == (f"{run}: results.parquet not written (ValueError: no pyarrow today); "
+                              "cells.jsonl holds every row")
+    assert w.filename == __file__  # stacklevel 2: the warning points at whoever called run_suite
+    assert len(store.read_rows(run)) == 2

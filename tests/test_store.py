@@ -157,3 +157,52 @@ def test_parse_row_accepts_only_rows(tmp_path):
 def test_drop_rows_counts_what_it_moved(tmp_path):
     assert store.drop_rows(tmp_path / "nowhere", {"k"}) == 0  # no cells.jsonl: nothing to drop, no error
     assert store.drop_rows(tmp_path, set()) == 0
+
+
+class _FixedClock:
+    """Stands in for ``datetime`` in vibench.store: every run directory is stamped 2026-12-02 10:20:30."""
+
+    @staticmethod
+    def now(tz=None):
+        from datetime import datetime
+
+        return datetime(2026, 12, 2, 10, 20, 30, tzinfo=tz)
+
+
+def test_run_directories_are_stamped_and_suffixed_when_the_stamp_is_taken(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "datetime", _FixedClock)
+    first, second = store.create_run_dir(tmp_path, "tiny"), store.create_run_dir(tmp_path, "tiny")
+    assert (first.name, second.name) == ("tiny-20261202-102030", "tiny-20261202-102030-1")
+    assert sorted(p.name for p in first.iterdir()) == []  # the write probe leaves nothing behind
+
+
+def test_a_run_directory_never_reuses_a_taken_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "datetime", _FixedClock)
+    for i in range(1000):
+        (tmp_path / ("tiny-20261202-102030" + (f"-{i}" if i else ""))).mkdir()
+    with pytest.raises(VibenchError, match=r"^cannot make a run directory in .*: tiny-20261202-102030 and its 999 "
+                                           r"suffixed names are all taken$"):
+        store.create_run_dir(tmp_path, "tiny")
+
+
+def test_an_out_path_that_is_a_file_is_a_clear_error(tmp_path):
+    out = tmp_path / "taken"
+    out.write_text("")
+    with pytest.raises(VibenchError) as err:
+        store.create_run_dir(out, "tiny")
+    assert str(err.value) == f"cannot write results to {str(out)!r}: File exists"
+
+
+def test_safe_names_keep_case_and_letters_at_the_ends():
+    assert store.safe_name("Smoke-X") == "Smoke-X" and store.safe_name("X-ray") == "X-ray"
+
+
+def test_run_metadata_records_the_git_commit_of_the_code():
+    import subprocess
+    from pathlib import Path
+
+    here = Path(store.__file__).resolve().parent.parent
+    head = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True)
+    want = head.stdout.strip() if head.returncode == 0 else None
+    got = store.run_metadata({"name": "s"})["git_commit"]
+    assert got == want and (got is None or len(got) == 40)

@@ -84,6 +84,9 @@ def create_run_dir(out: str | os.PathLike, suite_name: str) -> Path:
                 break
             except FileExistsError:
                 continue
+        else:  # never write into another run's directory
+            raise VibenchError(f"cannot make a run directory in {str(out)!r}: {suite_name}-{stamp} and its "
+                               "999 suffixed names are all taken")
         probe = path / ".write-test"
         probe.write_text("")
         probe.unlink()
