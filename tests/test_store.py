@@ -206,3 +206,55 @@ def test_run_metadata_records_the_git_commit_of_the_code():
     want = head.stdout.strip() if head.returncode == 0 else None
     got = store.run_metadata({"name": "s"})["git_commit"]
     assert got == want and (got is None or len(got) == 40)
+
+
+def test_run_metadata_says_what_ran_where_and_when():
+    import importlib.metadata as md
+    import os
+    import platform
+    from datetime import datetime, timedelta, timezone
+
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    meta = store.run_metadata({"name": "s"})
+    assert set(meta) == {"suite", "versions", "python", "git_commit", "machine", "started", "ended"}
+    assert meta["suite"] == {"name": "s"} and meta["ended"] is None and meta["python"] == platform.python_version()
+    want = {d: md.version(d) for d in ("vibench", "numpy", "scipy", "pandas", "pymc", "pytensor", "arviz", "emcee",
+                                       "pluggy")}  # every one is installed here: all hard dependencies
+    assert meta["versions"] == want
+    assert meta["machine"] == {"node": platform.node(), "platform": platform.platform(),
+                               "processor": platform.machine(), "cpus": os.cpu_count()}
+    started = datetime.fromisoformat(meta["started"])
+    assert started.utcoffset() == timedelta(0) and before <= started <= datetime.now(timezone.utc)
+
+
+def test_git_commit_is_none_outside_a_work_tree(monkeypatch, tmp_path):
+    import subprocess
+
+    real = subprocess.run
+    monkeypatch.setattr(store.subprocess, "run", lambda cmd, **kw: real(["git", "-C", str(tmp_path), *cmd[3:]], **kw))
+    assert store._git_commit() is None  # rev-parse fails in a folder that is no repository
+
+
+def test_run_json_is_written_readably_and_atomically(tmp_path):
+    run = store.create_run_dir(tmp_path, "s")
+    store.write_run_json(run, {"suite": {"name": "s"}, "n": 1})
+    assert (run / store.RUN).read_text() == json.dumps({"suite": {"name": "s"}, "n": 1}, indent=2)
+    assert sorted(p.name for p in run.iterdir()) == [store.RUN]  # no temporary file left behind
+
+
+def test_run_json_errors_name_the_directory_and_the_cause(tmp_path):
+    missing = tmp_path / "nope"
+    missing.mkdir()
+    with pytest.raises(VibenchError) as err:
+        store.read_run_json(missing)
+    assert str(err.value) == f"{str(missing)!r} is not a vibench run directory (no run.json)"
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(VibenchError) as err:
+        store.read_run_json(afile)
+    assert str(err.value) == f"{str(afile)!r} is not a vibench run directory"
+    (missing / store.RUN).write_text("{oops\nmore")
+    with pytest.raises(VibenchError) as err:
+        store.read_run_json(missing)
+    assert str(err.value) == (f"cannot read {missing / store.RUN}: JSONDecodeError: Expecting property name enclosed "
+                              "in double quotes: line 1 column 2 (char 1)")
