@@ -199,7 +199,10 @@ def test_a_run_json_that_cannot_be_written_is_a_clear_error(suite, tmp_path, mon
         run_suite(suite, SerialExecutor(), out=tmp_path)
     (run,) = tmp_path.glob("tiny-*")
     assert str(err.value) == f"cannot write to run directory {str(run)!r}: No space left on device"
-    monkeypatch.setattr(store, "write_run_json", lambda run_dir, meta: (_ for _ in ()).throw(OSError("odd")))
+    def odd(run_dir, meta):
+        raise OSError("odd")  # no errno, no strerror: the message falls back on str(exc)
+
+    monkeypatch.setattr(store, "write_run_json", odd)
     with pytest.raises(VibenchError, match=r": odd$"):
         run_suite(suite, SerialExecutor(), out=tmp_path / "again")
 

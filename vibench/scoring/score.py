@@ -193,12 +193,12 @@ def _weights_underflow(lw: np.ndarray) -> bool:
     0.03 for log weights spread with sd 700, a catastrophic q scored as a
     perfect one. One draw then carries all the weight, so k-hat is infinite.
     """
-    s = lw.size
+    s, top = lw.size, float(np.max(lw))
     m = int(np.floor(3.0 * np.sqrt(s))) if s > 225 else s // 5
-    if m < 5 or not np.isfinite(np.max(lw)):
+    if m < 5 or not np.isfinite(top):
         return False
     cutoff = np.partition(lw, s - m - 1)[s - m - 1]
-    return bool(np.max(lw) - cutoff > _LOG_TINY)
+    return bool(top - cutoff > _LOG_TINY)
 
 
 def evaluate(approx: Approximation, task: Task, rng: np.random.Generator, family: str | None = None) -> dict[str, Any]:
