@@ -13,10 +13,12 @@ imports PyMC: only running a PyMC method does.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import traceback
 import warnings
+from typing import NoReturn
 
 from .errors import VibenchError
 
@@ -171,5 +173,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def entry() -> NoReturn:
+    """The ``vibench`` console script: :func:`main`, then exit with its code.
+
+    Before exiting it moves every object to the garbage collector's permanent
+    generation (:func:`gc.freeze`), so the interpreter's final collections do
+    not walk the objects of SciPy, xarray and pandas once more: with them
+    imported, exiting took 0.3 to 0.6 s of a run's wall time. Files are closed
+    and ``atexit`` handlers run as usual. :func:`main` itself does not freeze,
+    since tests call it many times in one process.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()
