@@ -13,6 +13,8 @@ import time
 import arviz as az
 import numpy as np
 import pandas as pd
+import pyarrow as pa  # a hard dependency (results.parquet): an ImportError is a failure, not a skip
+import pyarrow.parquet as pq
 import pytest
 
 import vibench
@@ -26,8 +28,6 @@ from vibench.session import run_suite
 from vibench.suite import load_suite
 from vibench.truth_summary import format_truth_summary, truth_summary
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
 
 
 class _Crash(vibench.Method):
