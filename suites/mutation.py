@@ -74,7 +74,7 @@ AREAS = (
          ("tests/test_tasks.py", "tests/test_realistic_tasks.py", "tests/test_metrics.py", "tests/test_scale.py",
           "tests/test_scoring.py", "tests/test_density.py", "tests/test_fullrank_start.py",
           "tests/test_conformance.py", "tests/test_banded.py", "tests/test_gmrf.py",
-          "tests/test_nig.py", "tests/test_task_factories.py"), core=True),
+          "tests/test_nig.py", "tests/test_task_factories.py", "tests/test_truth_contracts.py", "tests/test_quadrature.py"), core=True),
     Area("analysis", ("vibench/analysis.py",),
          ("tests/test_analysis.py", "tests/test_oracle_run.py", "tests/test_report.py")),
     Area("vi", ("plugins/vibench_vi/*.py",),

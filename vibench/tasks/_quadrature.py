@@ -62,7 +62,8 @@ class GridDensity:
         Parameters
         ----------
         logf : callable
-            Vectorized unnormalized log density, ``logf(s[k]) -> [k]``.
+            Vectorized unnormalized log density, ``logf(s[k]) -> [k]``; a NaN
+            (the log of a negative number, outside a support) counts as no mass.
         lo, hi : float
             A search range that must contain all the mass.
         points : int
@@ -77,17 +78,20 @@ class GridDensity:
             ``lo`` or ``hi`` (the search range is too narrow: an improper or
             very heavy-tailed posterior).
         """
+        def log_values(s: np.ndarray) -> np.ndarray:  # NaN (log of a negative, outside a support) is no mass
+            values = np.asarray(logf(s), dtype=float)
+            return np.where(np.isnan(values), -np.inf, values)
+
         for _ in range(2):  # search, then search again inside what was found (narrow posteriors)
             coarse = np.linspace(lo, hi, 4001)
-            values = np.asarray(logf(coarse), dtype=float)
-            values = np.where(np.isnan(values), -np.inf, values)
+            values = log_values(coarse)
             top = np.max(values)
             inside = np.flatnonzero(values > top - tail)
             if not np.isfinite(top) or inside[0] == 0 or inside[-1] == len(coarse) - 1:
                 raise VibenchError(f"quadrature: the posterior has mass beyond the search range [{lo}, {hi}]")
             lo, hi = coarse[inside[0] - 1], coarse[inside[-1] + 1]
         nodes = np.linspace(lo, hi, points)
-        return cls.from_values(nodes, np.asarray(logf(nodes), dtype=float))
+        return cls.from_values(nodes, log_values(nodes))
 
     @classmethod
     def from_values(cls, nodes: np.ndarray, logf_values: np.ndarray) -> "GridDensity":
