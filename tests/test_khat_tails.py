@@ -103,3 +103,27 @@ def test_an_infinite_khat_is_flagged_and_stored_as_non_finite(task):
     assert reliable and flags == ["khat inf"]  # a flag, as for any k-hat above KHAT_MAX; not a gate
     nonfinite: list[str] = []
     assert jsonable({"khat": float("inf")}, "", nonfinite) == {"khat": None} and nonfinite == ["khat"]
+
+
+def _tail(s: int, top: int, at: float = -800.0, next_one: float | None = None) -> np.ndarray:
+    """``s`` log weights: ``top`` of them 0, optionally one at ``next_one``, the rest at ``at`` (shuffled)."""
+    lw = np.full(s, at)
+    lw[:top] = 0.0
+    if next_one is not None:
+        lw[top] = next_one
+    return np.random.default_rng(s + top).permutation(lw)
+
+
+@pytest.mark.parametrize("s, top, next_one, expected", [
+    (1000, 94, None, True),   # M = floor(3 sqrt(1000)) = 94: the cutoff, the 95th largest, is 800 nats down
+    (1000, 95, None, False),  # the 95th largest is 0: the tail's weights are normal floats
+    (1000, 94, -700.0, False),  # the cutoff is 700 nats down, within float64's range (708)
+    (100, 20, None, True),    # M = 100 // 5 = 20 below S = 225
+    (100, 25, None, False),   # the 21st largest is 0 (3 sqrt(S) = 30 would reach the -800s)
+    (25, 5, None, True),      # M = 5, the smallest tail that is fitted
+    (24, 4, None, False),     # M = 4 < 5: too few draws for a Pareto fit, no verdict of underflow
+])
+def test_weights_underflow_looks_at_the_cutoff_of_the_fitted_tail(s, top, next_one, expected):
+    from vibench.scoring.score import _weights_underflow
+
+    assert _weights_underflow(_tail(s, top, next_one=next_one)) is expected

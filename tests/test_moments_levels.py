@@ -53,3 +53,11 @@ def test_levels_parse_scalars_lists_and_say_which_key_is_wrong():
         parse_levels({"dist": [-1]})
     with pytest.raises(ValueError, match=r"^thresholds\.kl must be finite numbers > 0, got 0$"):
         parse_levels([0])
+
+
+def test_levels_to_dict_groups_thresholds_by_metric_in_order():
+    from vibench.scoring.levels import levels_to_dict
+
+    levels = [Level("moments", 0.1), Level("dist", 0.1), Level("dist", 0.2), Level("kl", 0.5)]
+    assert levels_to_dict(levels) == {"moments": [0.1], "dist": [0.1, 0.2], "kl": [0.5]}
+    assert levels_to_dict([]) == {}
