@@ -79,7 +79,7 @@ AREAS = (
          ("tests/test_analysis.py", "tests/test_oracle_run.py", "tests/test_report.py")),
     Area("vi", ("plugins/vibench_vi/*.py",),
          ("tests/test_vi.py", "tests/test_vi_contract.py", "tests/test_fullrank_start.py", "tests/test_scale.py", "tests/test_conformance.py",
-          "tests/test_killed_survivors.py", "tests/test_meanfield_steps.py", "tests/test_fullrank_contract.py")),
+          "tests/test_killed_survivors.py", "tests/test_meanfield_steps.py", "tests/test_fullrank_contract.py", "tests/test_vi_pieces.py")),
     Area("laplace", ("plugins/vibench_laplace/*.py",),
          ("tests/test_laplace_emcee.py", "tests/test_scale.py", "tests/test_conformance.py",
           "tests/test_killed_survivors.py")),
