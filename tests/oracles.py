@@ -93,3 +93,19 @@ class DisagreeingChains(ExactDraws):
         x = truth.sample(2 * budget.steps, rng).reshape(2, budget.steps, -1)
         x[1] += self.shift * truth.sd
         return DrawsApproximation(x, info={"divergences": 0})
+
+
+def fit_after_earlier_use(fit, task):
+    """Spend some evaluations of ``task``'s density first, then time ``fit(task)``.
+
+    Returns ``(approx, before, wall)``: the fit, the counts before it, and its wall time, so that a
+    test can check that ``info`` counts only this fit's evaluations and no more time than it took.
+    """
+    import time
+
+    task.log_density.logp_and_grad(np.zeros((3, task.dim)))
+    task.log_density.logp(np.zeros((2, task.dim)))
+    before = task.log_density.counts()
+    start = time.perf_counter()
+    approx = fit(task)
+    return approx, before, time.perf_counter() - start
