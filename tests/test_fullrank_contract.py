@@ -257,3 +257,38 @@ def test_fullrank_says_when_the_start_is_not_finite():
     bad = dataclasses.replace(task, log_density=ld)
     with pytest.raises(FloatingPointError, match=r"^fullrank: log density not finite near the initial point of "):
         _fit(bad)
+
+
+@pytest.mark.parametrize(
+    ("elbo_se", "gain", "converged"),
+    [
+        # the Monte Carlo error is negligible: the threshold is 100 tol = 0.01 nats
+        (1e-6, 0.0099, True), (1e-6, 0.01, False),
+        # within (100 tol, 1): the predicted gain must be below the fixed draws' Monte Carlo error
+        (0.5, 0.49, True), (0.5, 0.5, False),
+        # an error above one nat resolves nothing: the threshold stops at one nat
+        (3.0, 0.99, True), (3.0, 1.0, False), (3.0, 1.5, False),
+    ],
+)
+def test_a_failed_line_search_converges_only_below_its_threshold(monkeypatch, elbo_se, gain, converged):
+    """``converged = gain < max(100 tol, min(elbo_se, 1))`` when no step along the Newton direction helps.
+
+    The pieces before it are replaced: the start's Monte Carlo error is set, the predicted gain is
+    fixed (above ``tol``, so the loop does not stop on it) and the line search finds no step.
+    """
+    import vibench_vi.fullrank as fr
+
+    real_initial = fr._initial_state
+
+    def initial_with_se(ld, eps, mean0):
+        state, n_evals = real_initial(ld, eps, mean0)
+        state.elbo_se = elbo_se
+        return state, n_evals
+
+    monkeypatch.setattr(fr, "_initial_state", initial_with_se)
+    monkeypatch.setattr(fr, "predicted_gain", lambda state, target, factor: gain)
+    monkeypatch.setattr(fr, "_line_search", lambda ld, eps, state, target, factor: (None, 1, 0.0))
+    assert FullRankVI().tol == 1e-4 and gain > FullRankVI().tol
+    info = _fit(vibench.get_task("gaussian", dim=2, rho=0.5)).info
+    assert info["converged"] is converged
+    assert info["iterations"] == 0 and info["predicted_gain"] == gain and info["last_step"] == 0.0

@@ -1,11 +1,13 @@
 """PyMC methods' costs: compiling, first-use JIT and imports are ``setup_s``, never ``fit_s``.
 
-The same cell run three times in one fresh process must cost the same
-``fit_s`` each time (within 30 %); only the first pays set-up. A fresh process
-is the only faithful "first cell", so the cells run in a subprocess. Wall
-times on a shared machine are noisy, so a method whose three ``fit_s`` spread
-more than that gets one more fresh process; a real first-use cost (seconds
-against a fit of half a second) fails both.
+The same cell run three times in one fresh process: the first cell's
+``fit_s`` may not exceed the later ones' by more than 30 %; only its
+``setup_s`` pays for compiling. A fresh process is the only faithful "first
+cell", so the cells run in a subprocess. The check is one-sided on purpose: a
+later cell slowed by a busy machine (CI measured 0.40, 0.55, 0.63 s) is noise,
+not set-up, while a real first-use cost (seconds against a fit of half a
+second) makes the first cell the slow one. A method that fails gets one more
+fresh process; a real first-use cost fails both.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ CELLS = {
     "pymc-nuts": 300,
     "pymc-advi": 20_000,
 }
-SPREAD = 1.3  # largest fit_s at most 30 % above the smallest
+SPREAD = 1.3  # the first cell's fit_s at most 30 % above the slowest later one
 
 SCRIPT = """
 import json, sys
@@ -50,15 +52,15 @@ def _run_fresh(cells: dict[str, int]) -> dict[str, list[dict]]:
     return by_method
 
 
-def _spread(runs: list[dict]) -> float:
-    fit_s = [r["fit_s"] or 0.0 for r in runs]
-    return max(fit_s) / max(min(fit_s), 1e-9)
+def _first_over_later(runs: list[dict]) -> float:
+    first, *later = [r["fit_s"] or 0.0 for r in runs]
+    return first / max(max(later, default=0.0), 1e-9)
 
 
 @pytest.fixture(scope="module")
 def rows() -> dict[str, list[dict]]:
     by_method = _run_fresh(CELLS)
-    again = {m: CELLS[m] for m, runs in by_method.items() if _spread(runs) > SPREAD}
+    again = {m: CELLS[m] for m, runs in by_method.items() if _first_over_later(runs) > SPREAD}
     if again:
         by_method.update(_run_fresh(again))
     return by_method
@@ -69,7 +71,7 @@ def test_same_cell_costs_the_same_fit_time_each_run(rows, method):
     runs = rows[method]
     assert len(runs) == 3 and all(r["status"] == "ok" for r in runs), [r["error"] for r in runs]
     fit_s = [r["fit_s"] for r in runs]
-    assert max(fit_s) <= SPREAD * min(fit_s), f"{method} fit_s {fit_s}: the first cell pays set-up"
+    assert _first_over_later(runs) <= SPREAD, f"{method} fit_s {fit_s}: the first cell pays set-up"
     assert len({r["n_grad"] for r in runs}) == 1  # the same work each time
 
 
