@@ -32,10 +32,11 @@ from oracles import dense_kl, fit_after_earlier_use
 from test_fullrank_start import narrow_task
 
 
-def _fit(task, steps=1000, seed=0, **budget):
+def _fit(task, steps=1000, seed=0, method=None, **budget):
+    method = method or vibench.get_method("fullrank")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        return vibench.get_method("fullrank").fit(task, vibench.Budget(steps, **budget), np.random.default_rng(seed))
+        return method.fit(task, vibench.Budget(steps, **budget), np.random.default_rng(seed))
 
 
 def _spd(d, seed):
@@ -206,11 +207,13 @@ def test_n_draws_follows_its_formula():
 
 def test_fullrank_info_is_the_documented_one():
     task = vibench.get_task("gaussian", dim=10, rho=0.9)
-    approx, before, wall = fit_after_earlier_use(_fit, task)  # info counts only this fit's
-    info = approx.info
+    # a fresh instance, not the registry's: its defaults are the ones under test
+    approx, before, wall = fit_after_earlier_use(lambda t: _fit(t, method=FullRankVI()), task)
+    info = approx.info  # info counts only this fit's evaluations
     assert info["n_grad"] == task.log_density.n_grad - before["n_grad"]
     assert info["n_logp"] == task.log_density.n_logp - before["n_logp"]
     assert info["n_grad"] == info["n_evals"] * info["n_draws"] and info["n_draws"] == 32
+    assert info["n_logp"] == 256  # value-only: the reported ELBO's fresh draws, n_elbo = 256 by default
     kl = dense_kl(approx.mean, approx.cov, task.truth.mean, task.truth.cov)
     assert info["elbo_fixed"] == pytest.approx(task.truth.log_evidence - kl, abs=1e-8)  # exact on a Gaussian
     assert info["elbo_trace"][-1] == info["elbo_fixed"] and info["elbo_trace"][0] < info["elbo_fixed"]
@@ -286,9 +289,22 @@ def test_a_failed_line_search_converges_only_below_its_threshold(monkeypatch, el
         return state, n_evals
 
     monkeypatch.setattr(fr, "_initial_state", initial_with_se)
-    monkeypatch.setattr(fr, "predicted_gain", lambda state, target, factor: gain)
+    monkeypatch.setattr(fr, "predicted_gain", lambda state, target, factor=None: gain)  # the factor is optional
     monkeypatch.setattr(fr, "_line_search", lambda ld, eps, state, target, factor: (None, 1, 0.0))
     assert FullRankVI().tol == 1e-4 and gain > FullRankVI().tol
     info = _fit(vibench.get_task("gaussian", dim=2, rho=0.5)).info
     assert info["converged"] is converged
     assert info["iterations"] == 0 and info["predicted_gain"] == gain and info["last_step"] == 0.0
+
+
+@pytest.mark.parametrize("bad", [dict(draws_per_dim=1.0), dict(min_draws=1), dict(tol=0.0), dict(n_elbo=1)])
+def test_fullrank_rejects_each_setting_at_its_bound(bad):
+    with pytest.raises(ValueError, match=r"^need draws_per_dim > 1, min_draws >= 2, tol > 0 and n_elbo >= 2$"):
+        FullRankVI(**bad)
+
+
+def test_fullrank_accepts_each_setting_just_inside_its_bound():
+    """Each bound on its own: the other three settings valid, one of them at the edge that is allowed."""
+    for ok in (dict(draws_per_dim=1.001), dict(min_draws=2), dict(tol=1e-300), dict(n_elbo=2)):
+        method = FullRankVI(**ok)
+        assert {k: getattr(method, k) for k in ok} == ok
