@@ -192,6 +192,7 @@ def test_info_reports_the_returned_factors_and_the_time():
     assert info["iterations"] == info["sweeps"] >= 2 and info["converged"]
     assert info["elbo"] == pytest.approx(elbo(NIGData.from_task_data(task.data), approx.q), rel=1e-12)
     assert info["elbo"] == info["elbo_trace"][-1]
+    assert len(info["elbo_trace"]) == 10 < info["sweeps"] + 1  # the last trace_tail = 10 (the default) of the trace
     assert 0.0 <= info["seconds"] <= wall
 
 

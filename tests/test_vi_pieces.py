@@ -94,3 +94,36 @@ def test_balanced_draws_have_their_moments_at_every_size(n, d):
     if n == 2:
         np.testing.assert_array_equal(np.abs(z), 1.0)
         np.testing.assert_array_equal(z[0], -z[1])
+
+
+@pytest.mark.parametrize("bad", [dict(n_draws=1), dict(warmup_draws=-1), dict(n_elbo=1)])
+def test_meanfield_rejects_each_setting_beyond_its_bound(bad):
+    from vibench_vi.meanfield import MeanFieldVI
+
+    with pytest.raises(ValueError, match=r"^need n_draws >= 2, warmup_draws >= 0 and n_elbo >= 2$"):
+        MeanFieldVI(**bad)
+
+
+@pytest.mark.parametrize(
+    ("n_draws", "warmup_draws", "kept"),
+    # the documented rule: a warm-up below 2 draws, or not below n_draws, is skipped
+    [(2, 0, 0), (8, 1, 0), (8, 2, 2), (8, 7, 7), (8, 8, 0), (8, 9, 0)],
+)
+def test_meanfield_keeps_a_warmup_stage_only_between_2_and_n_draws(n_draws, warmup_draws, kept):
+    from vibench_vi.meanfield import MeanFieldVI
+
+    method = MeanFieldVI(n_draws=n_draws, warmup_draws=warmup_draws, n_elbo=2)
+    assert method.warmup_draws == kept and method.n_draws == n_draws and method.n_elbo == 2
+    stages = method.stages(dim=4, steps=100)
+    assert [s[0] for s in stages] == ([kept] if kept else []) + [n_draws]
+
+
+def test_meanfield_reports_the_elbo_on_its_n_elbo_fresh_draws():
+    """Value-only evaluations are the reported ELBO's fresh draws: ``n_elbo`` (256 by default) of them."""
+    from vibench_vi.meanfield import MeanFieldVI
+
+    task = vibench.get_task("gaussian", dim=3, rho=0.5)
+    for method, n in ((MeanFieldVI(), 256), (MeanFieldVI(n_elbo=40), 40)):  # fresh instances, not the registry's
+        before = task.log_density.counts()
+        info = method.fit(task, vibench.Budget(200), np.random.default_rng(0)).info
+        assert info["n_logp"] == task.log_density.n_logp - before["n_logp"] == n
