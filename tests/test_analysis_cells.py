@@ -231,3 +231,11 @@ def test_unknown_reliability_is_not_reliable():
     df["reliable"] = np.nan  # every seed ran ok, none says it passed its gates
     (r,) = [r for _, r in cells(df).iterrows()]
     assert (r["n_seeds"], r["n_runs"]) == (2, 2) and not r["reliable"]
+
+
+def test_failed_seeds_are_counted_without_an_error_column():
+    rows = [{"task": "t", "size": "s", "dim": 2, "method": "m", "budget": 10, "seed": s,
+             "status": "ok" if s else "timeout", "wall_s": 1.0, "mean_err": 0.1, "sd_err": 0.1} for s in range(3)]
+    (r,) = [r for _, r in cells(pd.DataFrame(rows)).iterrows()]
+    assert (r["n_seeds"], r["n_runs"]) == (2, 3) and not r["reliable"]
+    assert r["flags"] == "1 of 3 seeds failed"

@@ -98,19 +98,19 @@ def test_a_cheaper_unresolved_rival_makes_the_whole_row_unresolved():
                       + _seeds("nuts", "mcmc", [0.1] * 3, steps=300, **UNRESOLVED_DIST))
     _check(_one(verdicts(df, [DIST]), level=DIST), verdict="unresolved", method="mf", family="meanfield",
            steps=100, cost=1.0, value=0.05, rival_method="nuts", rival_steps=300, rival_cost=0.1, bound="",
-           note="sampling unresolved at lower cost")
+           note="sampling unresolved at no higher cost")
 
 
-def test_a_costlier_or_equal_unresolved_rival_gives_a_lower_bound():
+def test_a_costlier_unresolved_rival_gives_a_lower_bound_and_an_equal_one_leaves_it_unresolved():
     # by time: unresolved nuts costs 10 vs mf 2 -> optimization by >= 5
-    # by evals: both 100; the rival is not cheaper, so still >=, by 1
+    # by evals: both 100; a rival as cheap may reach the level too, so ">= 1" would decide nothing
     df = pd.DataFrame(_seeds("mf", "meanfield", [2.0] * 3, dist=0.05)
                       + _seeds("nuts", "mcmc", [10.0] * 3, steps=300, **UNRESOLVED_DIST))
     v = verdicts(df, [DIST])
     _check(_one(v, level=DIST), verdict="optimization", method="mf", cost=2.0, value=0.05, rival_method="nuts",
            rival_steps=300, rival_cost=10.0, factor=5.0, bound=">=", note="sampling unresolved, at higher cost")
-    _check(_one(v, level=DIST, by="evals"), verdict="optimization", method="mf", cost=100.0, rival_method="nuts",
-           rival_steps=300, rival_cost=100.0, factor=1.0, bound=">=", note="sampling unresolved, at higher cost")
+    _check(_one(v, level=DIST, by="evals"), verdict="unresolved", method="mf", cost=100.0, rival_method="nuts",
+           rival_steps=300, rival_cost=100.0, bound="", note="sampling unresolved at no higher cost")
 
 
 def test_a_free_winner_over_an_unresolved_rival_is_an_infinite_bound_without_warnings():

@@ -98,7 +98,7 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
     work["budget"] = work["budget"].map(budget_label)
     for col in NUMERIC_COLUMNS + ["steps"]:
         work[col] = pd.to_numeric(work[col], errors="coerce") if col in work else np.nan
-    for col in ("reliable", "flags", "family"):
+    for col in ("reliable", "flags", "family", "error"):
         if col not in work:
             work[col] = None
     work["fit_s"] = work["fit_s"].fillna(work["wall_s"])
@@ -198,7 +198,7 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Identity (task, size, dim, method, family, kind, budget, steps),
+        Identity (task, size, method, budget, dim, family, kind, steps),
         ``n_seeds``, ``n_runs``, ``reliable``, ``flags``; for ``moments``,
         ``dist``, ``kl``, ``mean_err`` and ``sd_err`` the mean over seeds and
         its combined SE (``<metric>_se``), the yardstick's resolution
@@ -328,9 +328,9 @@ def _verdict(c: pd.DataFrame, ts: tuple, head, ranking: _Ranking, level: Level, 
         row.update(bound="only", note=f"{other} never reached it" if tried else f"no reliable {other} cell")
         return row
     pending = c.loc[pending_of_kind[(*ts, other)]]
-    if pending[cost] < best[cost]:
+    if pending[cost] <= best[cost]:  # a rival as cheap may reach it too: a factor of >= 1 decides nothing
         row.update(verdict="unresolved", rival_method=pending["method"], rival_steps=pending["steps"],
-                   rival_cost=pending[cost], note=f"{other} unresolved at lower cost")
+                   rival_cost=pending[cost], note=f"{other} unresolved at no higher cost")
     else:
         row.update(bound=">=", rival_method=pending["method"], rival_steps=pending["steps"], rival_cost=pending[cost],
                    factor=pending[cost] / best[cost] if best[cost] > 0 else math.inf,

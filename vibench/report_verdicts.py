@@ -53,7 +53,7 @@ def _claim(r: pd.Series) -> str:
         return f"{r['verdict']}: {r['note'] or _VERDICT_HELP.get(r['verdict'], '')}"
     who = f"{r['method']} [{_fmt(r['steps'])}] {_cost(r['cost'], by)} ({r['metric']} {_fmt(r['value'])})"
     if r["verdict"] == "unresolved":
-        return f"unresolved: {who}, but {r['rival_method']} ({_cost(r['rival_cost'], by)}) is unresolved at lower cost"
+        return f"unresolved: {who}, but {r['rival_method']} ({_cost(r['rival_cost'], by)}) is unresolved at no higher cost"
     if r["metric"] == "kl":
         return f"{r['verdict']}: {who}; KL compares methods with a density only"
     if r["bound"] == "only":
