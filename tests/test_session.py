@@ -205,17 +205,3 @@ def test_a_run_json_that_cannot_be_written_is_a_clear_error(suite, tmp_path, mon
     monkeypatch.setattr(store, "write_run_json", odd)
     with pytest.raises(VibenchError, match=r": odd$"):
         run_suite(suite, SerialExecutor(), out=tmp_path / "again")
-
-
-def test_a_parquet_copy_that_fails_is_a_warning_at_the_callers_line(suite, tmp_path, monkeypatch):
-    def broken(run_dir):
-        raise ValueError("no pyarrow today")
-
-    monkeypatch.setattr(store, "write_parquet", broken)
-    with pytest.warns(UserWarning) as caught:
-        run = run_suite(suite, SerialExecutor(), out=tmp_path)
-    (w,) = [w for w in caught if "parquet" in str(w.message)]
-    assert str(w.message) == (f"{run}: results.parquet not written (ValueError: no pyarrow today); "
-                              "cells.jsonl holds every row")
-    assert w.filename == __file__  # stacklevel 2: the warning points at whoever called run_suite
-    assert len(store.read_rows(run)) == 2
