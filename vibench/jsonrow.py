@@ -33,7 +33,9 @@ def jsonable(value: Any, where: str = "", nonfinite: list[str] | None = None, st
 
     if isinstance(value, np.generic):
         value = value.item()
-    if value is None or isinstance(value, (bool, int, str)):
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         if math.isfinite(value):
@@ -42,7 +44,7 @@ def jsonable(value: Any, where: str = "", nonfinite: list[str] | None = None, st
             nonfinite.append(where)
         return None
     if isinstance(value, dict):
-        return {str(k): jsonable(v, f"{where}.{k}" if where else str(k), nonfinite, strict) for k, v in value.items()}
+        return {_text(str(k)): jsonable(v, f"{where}.{k}" if where else str(k), nonfinite, strict) for k, v in value.items()}
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -50,6 +52,17 @@ def jsonable(value: Any, where: str = "", nonfinite: list[str] | None = None, st
     if strict:
         raise TypeError(f"{where or 'value'}: {type(value).__name__} is not JSON-serializable")
     return str(value)
+
+
+def _text(value: str) -> str:
+    """``value``, with any lone surrogate (a file name that is not UTF-8, decoded with ``surrogateescape``)
+    written as its backslash escape: JSON would carry it, but no UTF-8 text column (Parquet, pandas'
+    ``str``) can hold it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def strict_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -88,7 +88,7 @@ def create_run_dir(out: str | os.PathLike, suite_name: str) -> Path:
             raise VibenchError(f"cannot make a run directory in {str(out)!r}: {suite_name}-{stamp} and its "
                                "999 suffixed names are all taken")
         probe = path / ".write-test"
-        probe.write_text("")
+        probe.write_text("x")  # one byte: a full disk or a quota lets an empty file be made, not written
         probe.unlink()
     except OSError as exc:
         raise VibenchError(f"cannot write results to {str(out)!r}: {exc.strerror or exc}") from None
