@@ -89,7 +89,7 @@ AREAS = (
          ("tests/test_store.py", "tests/test_suite.py", "tests/test_runner.py", "tests/test_formats.py",
           "tests/test_cli.py", "tests/test_bad_input.py", "tests/test_oracle_run.py",
           "tests/test_killed_survivors.py", "tests/test_session.py", "tests/test_session_contract.py",
-          "tests/test_store_contract.py")),
+          "tests/test_store_contract.py", "tests/test_suite_contract.py")),
 )
 
 #: Test files in no area on purpose: slow, a browser, Dask, PyMC, subprocesses (whose calls mutmut cannot

@@ -181,6 +181,10 @@ def _task_spec(where: str, entry: Any) -> TaskSpec:
     _reference_table(where, entry["name"], params)
     for k, v in params.items():
         values = v if isinstance(v, list) else [v]
+        odd = next((x for x in values if not isinstance(x, (str, int, float, dict, list))), None)
+        if odd is not None:  # a TOML date or time: no task takes one, and a cell's key is JSON
+            raise _fail(where, f"task {entry['name']!r}: parameter {k!r} must be a string, number or boolean, "
+                        f"got {type(odd).__name__} {odd!s}")
         if isinstance(v, list) and len({json.dumps(x, sort_keys=True, default=str) for x in v}) < len(v):
             raise _fail(where, f"task {entry['name']!r}: parameter {k!r} repeats a value: {v!r}")
         if any(isinstance(x, float) and not math.isfinite(x) for x in values):
@@ -266,11 +270,11 @@ def parse_suite(data: dict[str, Any], name: str, where: str) -> Suite:
             if task not in names:
                 raise _fail(where, f"method {m.name!r}: 'tasks' names {task!r}, which is not one of the suite's "
                             f"[[tasks]] ({', '.join(names)}){_hint(task, names)}")
-    seen: dict[str, Cell] = {}
+    seen: set[str] = set()
     for cell in suite.cells():
         if cell.key in seen:
             raise _fail(where, f"cell {cell} appears twice: a task, method, budget or seed is listed twice")
-        seen[cell.key] = cell
+        seen.add(cell.key)
     suite.digest = suite_digest(suite)
     return suite
 
