@@ -285,6 +285,7 @@ ALLOWED_REF = ("chains, draws, tune, seed, target_accept, keep, max_rhat, min_es
     ({"description": ["d"]}, "'description' must be a string, got ['d']"),
     ({"thresholds": {"klx": [1]}}, "thresholds has unknown metric 'klx'; allowed: moments, dist, kl"),
     ({"thresholds": [0]}, "thresholds.kl must be finite numbers > 0, got 0"),
+    ({"thresholds": {"moments": [], "dist": [], "kl": []}}, "thresholds gives no level: keep at least one threshold"),
     ({"tasks": ["gaussian"]}, "each [[tasks]] entry needs a string 'name'"),
     ({"tasks": [{"name": 3}]}, "each [[tasks]] entry needs a string 'name'"),
     ({"tasks": [{"dim": 3}]}, "each [[tasks]] entry needs a string 'name'"),

@@ -257,6 +257,8 @@ def parse_suite(data: dict[str, Any], name: str, where: str) -> Suite:
         thresholds = levels_to_dict(parse_levels(data.get("thresholds")))
     except ValueError as exc:
         raise _fail(where, str(exc)) from None
+    if not thresholds:  # the answer gives its verdicts at these levels; none would be read as the defaults
+        raise _fail(where, "thresholds gives no level: keep at least one threshold")
     suite = Suite(
         name=str(data.get("name", name)) or name,
         tasks=[_task_spec(where, e) for e in data["tasks"]],
