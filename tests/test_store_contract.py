@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from test_store import _FixedClock
 from vibench import store
 from vibench.errors import VibenchError
 
@@ -24,16 +25,6 @@ def _row(key, **extra):
 
 def _line(row) -> bytes:
     return json.dumps(row).encode() + b"\n"
-
-
-class _FixedClock:
-    """Stands in for ``datetime`` in vibench.store: every run directory is stamped 2026-12-02 10:20:30."""
-
-    @staticmethod
-    def now(tz=None):
-        from datetime import datetime
-
-        return datetime(2026, 12, 2, 10, 20, 30, tzinfo=tz)
 
 
 def test_all_names_taken_error_names_the_out_directory(tmp_path, monkeypatch):
