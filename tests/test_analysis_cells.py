@@ -226,11 +226,22 @@ def test_cell_states_use_the_cells_dim():
     assert list(cell_states(c, Level("moments", 0.1))) == [UNRESOLVED, UNRESOLVED, UNRESOLVED, MISSED]
 
 
-def test_unknown_reliability_is_not_reliable():
+@pytest.mark.filterwarnings("error")  # fillna(False) on an all-NaN float column is deprecated: it will raise
+@pytest.mark.parametrize("unknown", [np.nan, None, pd.NA])
+def test_unknown_reliability_is_not_reliable(unknown):
     df = pd.DataFrame([_row("m", "mcmc", 1.0, seed=s) for s in range(2)])
-    df["reliable"] = np.nan  # every seed ran ok, none says it passed its gates
+    df["reliable"] = unknown  # every seed ran ok, none says it passed its gates
     (r,) = [r for _, r in cells(df).iterrows()]
     assert (r["n_seeds"], r["n_runs"]) == (2, 2) and not r["reliable"]
+
+
+def test_one_unknown_reliability_makes_the_cell_unreliable():
+    df = pd.DataFrame([_row("m", "mcmc", 1.0, seed=s) for s in range(3)])
+    df["reliable"] = pd.array([True, True, pd.NA], dtype="boolean")
+    (r,) = [r for _, r in cells(df).iterrows()]
+    assert (r["n_seeds"], r["n_runs"]) == (3, 3) and not r["reliable"]
+    df["reliable"] = pd.array([True, True, True], dtype="boolean")
+    assert cells(df)["reliable"].tolist() == [True]
 
 
 def test_failed_seeds_are_counted_without_an_error_column():

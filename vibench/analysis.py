@@ -223,7 +223,8 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "dim", runs["dim"].first().reindex(index).astype(float))
     out.insert(2, "kind", out["family"].map(kind_of))
     out["n_seeds"], out["n_runs"] = n_seeds.astype(int), n_runs.astype(int)
-    reliable = ok["reliable"].fillna(False).astype(bool).groupby([ok[k] for k in KEYS], sort=False).all()
+    # unknown reliability (None, NaN, NA) is not reliable; fillna(False) on an all-NaN float column is deprecated
+    reliable = ok["reliable"].astype(object).eq(True).groupby([ok[k] for k in KEYS], sort=False).all()
     out["reliable"] = (n_seeds > 0) & (n_runs == n_seeds) & reliable.reindex(index, fill_value=False).astype(bool)
     out["flags"] = _flags(work, ok, index, n_runs - n_seeds, n_runs)
     seeds = ok["seed"].to_numpy()
