@@ -118,6 +118,21 @@ def test_chain_stats_boundaries():
     assert stats.rhat.shape == (2,) and np.isnan(stats.rhat[1])
 
 
+
+@pytest.mark.parametrize("mode", ["divide", "invalid"])
+def test_chain_stats_of_a_constant_coordinate_under_numpy_errors_that_raise(mode):
+    # a plugin or a user may set np.seterr(all="raise"); a constant coordinate's 0/0 must still be a NaN R-hat
+    x = np.random.default_rng(1).normal(size=(4, MIN_DRAWS_PER_CHAIN, 2))
+    x[..., 1] = 2.0
+    with np.errstate(**{mode: "raise"}):
+        stats = chain_stats(x)
+    assert np.isnan(stats.rhat[1]) and np.isfinite(stats.rhat[0])
+    x[..., 1] = np.arange(4)[:, None]  # each chain stuck at its own value: no within-chain variance, R-hat x/0
+    with np.errstate(**{mode: "raise"}):
+        stats = chain_stats(x)
+    assert stats.rhat[1] == np.inf and np.isfinite(stats.rhat[0])
+
+
 def test_gates_without_a_family_or_a_dist_se():
     one_chain = DrawsApproximation(np.zeros((1, 10, 2)))
     assert "1 chain" in gate(one_chain, None, chain_stats(np.random.default_rng(0).normal(size=(1, 10, 2))), None)[1]
