@@ -80,20 +80,6 @@ def test_a_whole_last_row_without_its_newline_is_kept(tmp_path):
     assert [r["key"] for r in store.read_rows(run)] == ["a", "b", "c"]
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"\xff\xfe\n", "not UTF-8"),
-    (b"{oops\n", "not JSON"),
-    (b"[1]\n", "a JSON list, not an object"),
-    (b'{"key": "a"}\n', "no 'task'"),
-])
-def test_a_damaged_line_is_a_clear_error_not_a_silent_gap(tmp_path, content, message):
-    run = store.create_run_dir(tmp_path, "s")
-    (run / store.CELLS).write_bytes(json.dumps(_row("a")).encode() + b"\n" + content + json.dumps(_row("b")).encode()
-                                    + b"\n")
-    with pytest.raises(VibenchError, match=f"line 2 is not a vibench row \\({message}"):
-        store.read_rows(run)
-
-
 def test_run_json_must_be_an_object(tmp_path):
     run = store.create_run_dir(tmp_path, "s")
     (run / store.RUN).write_text("[1, 2]")
