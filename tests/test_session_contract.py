@@ -18,17 +18,12 @@ import sys
 
 import pytest
 
+from test_session import suite  # noqa: F401  (the fixture)
 from vibench import store
 from vibench.executors import SerialExecutor
 from vibench.session import run_suite
-from vibench.suite import load_suite
 
 TAIL = "; cells.jsonl holds every row"
-
-
-@pytest.fixture
-def suite(tiny_suite):
-    return load_suite(str(tiny_suite))
 
 
 class _CallerOfRunSuite:

@@ -14,13 +14,9 @@ import sys
 
 import pytest
 
-from test_store import _FixedClock
+from test_store import _FixedClock, _row
 from vibench import store
 from vibench.errors import VibenchError
-
-
-def _row(key, **extra):
-    return {"key": key, "task": "gaussian", "method": "laplace", "status": "ok", **extra}
 
 
 def _line(row) -> bytes:
