@@ -14,13 +14,15 @@ skips the ``cpubound`` part. It prints
    smoke). It is split into the work inside the cells (sum of ``wall_s -
    fit_s - setup_s``: scoring against the truth, the sum of ``score_s``, and
    building the task where its cells run) and outside them (the wall time minus the sum of ``wall_s``),
-   of which the start-up (a fresh interpreter importing vibench, ArviZ and the
-   plugins and warming up, timed apart; within it, the import of
-   ``arviz_stats.base``, the diagnostics library only scoring uses) and the end of the run (the summary
+   of which the start-up (a fresh interpreter importing vibench and the
+   plugins and warming up, timed apart) and the end of the run (the summary
    table and the answer, timed apart on the run's rows); the rest is reading
    the suite, checking the cells, storing the rows and the Parquet copy. The
-   last lines are the overhead less scoring, what the harness costs beside the
-   methods and the measurement itself, and that less the scoring library's import;
+   overhead less scoring, what the harness costs beside the methods and the
+   measurement itself, is the line issue 12's 5 % target applies to. The last
+   line times apart the import of ``arviz_stats.base``, the diagnostics
+   library only scoring uses: a run imports it on its first scoring, so it is
+   inside that cell's ``score_s``;
 2. the wall time of the ``cpubound`` suite with ``--jobs 1`` and ``--jobs 2``
    and the speed-up.
 
@@ -40,11 +42,12 @@ import tempfile
 import time
 from pathlib import Path
 
-#: A fresh interpreter doing what every run does before its first cell; it prints the seconds of importing
-#: the scoring's diagnostics library (``arviz_stats.base``, the ArviZ functions the yardstick calls) within it.
+#: A fresh interpreter doing what every run does before its first cell (imports, plugins, warm-up); it then
+#: prints the seconds of importing the scoring's diagnostics library (``arviz_stats.base``, the ArviZ functions
+#: the yardstick calls), which a run pays inside its first cell's scoring, so the run's ``score_s`` holds it.
 STARTUP = ("import time; from vibench.cli import build_parser; from vibench import commands, session, executors; "
-           "t = time.perf_counter(); from arviz_stats.base import array_stats; "
-           "print(time.perf_counter() - t); from vibench.runner import warm_up; warm_up()")
+           "from vibench.runner import warm_up; warm_up(); "
+           "t = time.perf_counter(); from arviz_stats.base import array_stats; print(time.perf_counter() - t)")
 
 
 def run(suite: str, *extra: str, keep: str | None = None) -> tuple[float, list[dict], Path | None]:
@@ -60,7 +63,7 @@ def run(suite: str, *extra: str, keep: str | None = None) -> tuple[float, list[d
 
 
 def _startup() -> tuple[float, float]:
-    """A fresh interpreter's start-up, start to exit, and the part of it spent importing ``arviz_stats.base``."""
+    """A fresh interpreter's start-up, start to exit, and the seconds of the ``arviz_stats.base`` import after it."""
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", STARTUP], check=True, capture_output=True, text=True).stdout
     return time.perf_counter() - start, float(out.split()[0])
@@ -84,6 +87,7 @@ def overhead(suite: str, extra: list[str]) -> dict:
         wall, rows, run_dir = run(suite, *extra, keep=out)
         tail = end_of_run(run_dir)
     startup, library = _startup()
+    startup -= library  # the run pays that import in its first scoring, not in its start-up
     fit = sum(r["fit_s"] or 0.0 for r in rows)
     setup = sum(r["setup_s"] or 0.0 for r in rows)
     score = sum(r.get("score_s") or 0.0 for r in rows)
@@ -104,13 +108,11 @@ def overhead(suite: str, extra: list[str]) -> dict:
     print(f"      scoring (sum of score_s)                {score:7.1f} s   {share(score)}")
     print(f"      task builds, the rest                   {inside - score:7.1f} s   {share(inside - score)}")
     print(f"    outside the cells                         {outside:7.1f} s   {share(outside)}")
-    print(f"      start-up (imports, ArviZ, plugins)      {startup:7.1f} s   (timed apart)")
-    print(f"        of which the scoring's arviz_stats    {library:7.1f} s   (imported once, for scoring)")
+    print(f"      start-up (imports, plugins, warm-up)    {startup:7.1f} s   (timed apart)")
     print(f"      end of run (table and answer)           {tail:7.1f} s   (timed apart)")
     print(f"      rest (suite, checks, storing rows)      {outside - startup - tail:7.1f} s")
-    print(f"  harness overhead less scoring               {harness - score:7.1f} s   {share(harness - score)}")
-    print(f"    and less the scoring's library import     {harness - score - library:7.1f} s   "
-          f"{share(harness - score - library)}")
+    print(f"  harness overhead less scoring (target 5 %)  {harness - score:7.1f} s   {share(harness - score)}")
+    print(f"  scoring's first-use import of arviz_stats   {library:7.1f} s   (timed apart; in the first cell's score_s)")
     return {"cells": len(rows), "wall": wall, "fit": fit, "setup": setup, "harness": harness, "inside": inside,
             "score": score, "outside": outside, "startup": startup, "library": library, "end_of_run": tail}
 

@@ -130,15 +130,15 @@ class TruthFrame:
             out[nm:, :nm] = out[:nm, nm:].T
             out[nm:, nm:] = scaled.T @ scaled
             return out
-        a = self.directions()
-        if approx.form == "banded":  # S_q A by one banded solve; A^T (S_q A) without the zero rows of A_marg
-            nm = mi.size
-            s_a = approx.precision.solve(a)
+        if approx.form == "banded":  # banded solves, a chunk of columns at a time; no d x k array
+            nm, prec = mi.size, approx.precision
             out = np.empty((self.k, self.k))
-            out[:nm] = s_a[mi] / sdm[:, None]
-            out[nm:, nm:] = ar.T @ s_a[:, nm:]
+            out[:nm, :nm] = prec.inverse_submatrix(mi) / np.outer(sdm, sdm)
+            out[nm:, nm:], picked = prec.inverse_quadratic(ar, mi)
+            out[:nm, nm:] = picked / sdm[:, None]
             out[nm:, :nm] = out[:nm, nm:].T
             return out
+        a = self.directions()
         w = approx.scale.T @ a
         return w.T @ w
 
@@ -181,17 +181,15 @@ def _sqrt_psd(cov: np.ndarray) -> np.ndarray:
 def _truth_projected_cov(truth: Truth, frame: TruthFrame, u: np.ndarray) -> np.ndarray:
     """``A^T S A`` of a Gaussian truth: ``u^T u`` on the random block, ``C u`` and ``S e_i`` elsewhere."""
     mi, sdm = frame.marginals, frame.sd[frame.marginals]
-    nm, d = mi.size, truth.dim
-    unit = np.zeros((d, nm))
-    unit[mi, np.arange(nm)] = 1.0
+    nm = mi.size
     if truth.precision is not None:
-        cols = truth.precision.solve(unit)  # S e_i
+        block = truth.precision.inverse_submatrix(mi)  # S[mi, mi]
         cu = truth.precision.color(u)  # C u, C the lower Cholesky factor of S
     else:
-        cols = truth.cov[:, mi]
+        block = truth.cov[np.ix_(mi, mi)]
         cu = truth.cov_chol @ u
     out = np.empty((frame.k, frame.k))
-    out[:nm, :nm] = cols[mi] / np.outer(sdm, sdm)
+    out[:nm, :nm] = block / np.outer(sdm, sdm)
     out[:nm, nm:] = cu[mi] / sdm[:, None]
     out[nm:, :nm] = out[:nm, nm:].T
     out[nm:, nm:] = u.T @ u
