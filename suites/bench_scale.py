@@ -11,15 +11,22 @@ ArviZ imported and the scoring path warmed on a tiny task beforehand, as a
 worker's first cell would have done; the truth's scoring frame, built once per
 task, is built on this first call and included), ``again`` (a second scoring
 with the frame cached: what every further cell of the task pays), fit +
-first scoring, peak RSS,
-KL(q||p) against the mean-field optimum where one is known, and the targets
-of issue 12:
+first scoring, peak RSS, ``evals`` (the second scoring in units of the fit's
+seconds per log-density evaluation), KL(q||p) against the mean-field optimum
+where one is known, and the targets of issue 12:
 
 * meanfield on AR(1), rho = 0.9, d = 100,000: fit + scoring <= 10 s, peak
   <= 2 GB, KL within 1 % of the mean-field optimum;
 * meanfield and laplace on the lattice GMRF at 100 x 100: <= 10 s each;
 * fullrank on AR(1) at d = 2000: <= 10 s;
-* scoring <= 20 % of the fit's time at every d >= 1000.
+* scoring <= 20 % of the fit's time at every d >= 1000, printed as the issue
+  states it, and revised: a further cell's scoring costs at most the larger of
+  20 % of the fit and 2,000 of the fit's log-density evaluations. The
+  yardstick scores 2,000 draws of every method (k-hat needs ``log p`` at each
+  of up to 2,000 draws of q), so a fit of a few hundred gradients on a
+  Gaussian whose gradient costs O(d), as meanfield's and laplace's are here,
+  is cheaper than any scoring of 2,000 draws can be; the 20 % share then
+  measures the fit's speed, not the scoring's (docs/performance.md).
 
 This is a script, never a timed test. Other processes' load changes the
 numbers: the load average is printed with them.
@@ -64,6 +71,11 @@ TARGETS = {
     "fullrank-ar1-2000": (10.0, None, None),
 }
 SCORE_SHARE = 0.20
+#: The revised scoring target (see :func:`verdicts`): a further cell's scoring costs at most
+#: ``max(SCORE_SHARE * fit, SCORE_EVALS * s_per_eval)``, ``s_per_eval`` the fit's seconds per log-density
+#: evaluation: the yardstick scores 2,000 draws (``vibench.scoring.score.N_DRAWS``), and no scoring of 2,000
+#: draws can cost less than about 2,000 of the task's evaluations.
+SCORE_EVALS = 2000
 
 
 def run_case(name: str, seed: int = 0) -> dict:
@@ -105,7 +117,13 @@ def run_case(name: str, seed: int = 0) -> dict:
         "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "rss_after_imports": rss_start,
         "kl": row["kl"], "kl_optimum": optimum, "dist": row["dist"], "converged": approx.info.get("converged"),
         "iterations": approx.info.get("iterations"), "n_grad": task.log_density.n_grad,
+        "n_logp": task.log_density.n_logp,
     }
+
+
+def _evals(r: dict) -> str:
+    per_eval = seconds_per_eval(r)
+    return "-" if per_eval is None else f"{r['score_again_s'] / per_eval:.0f}"
 
 
 def _fmt_kl(r: dict) -> str:
@@ -135,7 +153,21 @@ def verdicts(r: dict) -> list[str]:
             share = r[key] / r["fit_s"] if r["fit_s"] > 0 else float("inf")
             out.append(f"{what} / fit {100 * share:.0f} % <= {100 * SCORE_SHARE:.0f} %: "
                        f"{'MET' if share <= SCORE_SHARE else 'MISSED'}")
+        per_eval = seconds_per_eval(r)
+        if per_eval is None:  # no log-density evaluations counted (closed-form CAVI updates): the share alone
+            bound, how = SCORE_SHARE * r["fit_s"], f"{100 * SCORE_SHARE:.0f} % of fit, no evaluations counted"
+        else:
+            bound = max(SCORE_SHARE * r["fit_s"], SCORE_EVALS * per_eval)
+            how = f"max({100 * SCORE_SHARE:.0f} % of fit, {SCORE_EVALS} evaluations x {1e6 * per_eval:.0f} us)"
+        out.append(f"revised: scoring, truth frame cached {r['score_again_s']:.2f} s <= {how} = {bound:.2f} s: "
+                   f"{'MET' if r['score_again_s'] <= bound else 'MISSED'}")
     return out
+
+
+def seconds_per_eval(r: dict) -> float | None:
+    """The fit's seconds per log-density evaluation (``fit_s / (n_logp + n_grad)``, a run's ``s_per_eval``)."""
+    evals = r.get("n_logp", 0) + r["n_grad"]
+    return r["fit_s"] / evals if evals else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
           f"on {os.cpu_count()} cores; 1 BLAS thread")
     print(f"{'case':28s} {'d':>7s} {'build':>6s} {'setup':>6s} {'fit':>6s} {'score':>6s} {'again':>6s} "
-          f"{'total':>6s} {'peak MB':>7s} {'n_grad':>7s}  KL")
+          f"{'total':>6s} {'peak MB':>7s} {'n_grad':>7s} {'evals':>6s}  KL")
     results = []
     for name in names:
         proc = subprocess.run([sys.executable, __file__, "--worker", name], capture_output=True, text=True)
@@ -173,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         total = r["fit_s"] + r["score_s"]
         print(f"{name:28s} {r['dim']:7d} {r['build_s']:6.2f} {r['setup_s']:6.2f} {r['fit_s']:6.2f} "
               f"{r['score_s']:6.2f} {r['score_again_s']:6.2f} {total:6.2f} {r['peak_bytes'] / 2**20:7.0f} "
-              f"{r['n_grad']:7d}  {_fmt_kl(r)}", flush=True)
+              f"{r['n_grad']:7d} {_evals(r):>6s}  {_fmt_kl(r)}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     print("\nTargets (issue 12):")
     for r in results:

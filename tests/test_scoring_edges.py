@@ -155,3 +155,15 @@ def test_mcse_of_the_sd_scales_with_the_draws():
     samples = np.random.default_rng(6).normal(size=(4, 300, 2))
     base = chain_stats(samples).mcse_sd
     np.testing.assert_allclose(chain_stats(0.01 * samples).mcse_sd, 0.01 * base, rtol=1e-10)
+
+
+def test_mcse_sd_in_coordinate_chunks_equals_the_whole_array(monkeypatch):
+    """Chunks of 2 coordinates (the last a short one) give the whole-array central moments."""
+    import vibench.scoring.diagnostics as diagnostics
+
+    samples = np.random.default_rng(9).standard_t(5, size=(3, 40, 5)) * np.arange(1.0, 6.0)
+    ess_sd = np.linspace(50.0, 100.0, 5)
+    flat = samples.reshape(-1, 5)
+    var, mu4 = flat.var(axis=0), np.mean((flat - flat.mean(axis=0)) ** 4, axis=0)
+    monkeypatch.setattr(diagnostics, "_MOMENT_CHUNK", 2 * flat.shape[0])
+    np.testing.assert_allclose(_mcse_sd(samples, ess_sd), np.sqrt((mu4 - var**2) / (4 * var * ess_sd)), rtol=1e-12)
