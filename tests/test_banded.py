@@ -102,3 +102,21 @@ def test_inverse_quadratic_is_a_transpose_p_inverse_a_and_its_rows():
     np.testing.assert_allclose(quad, a.T @ exact @ a, rtol=1e-10)
     np.testing.assert_allclose(picked, (exact @ a)[rows], rtol=1e-10)
     np.testing.assert_array_equal(quad, quad.T)
+
+
+def test_inverse_submatrix_over_several_chunks_and_the_sparse_lu_without_warnings(monkeypatch):
+    """Chunks of 8 unit columns (the last a short one) give the dense inverse's entries; SuperLU gets a CSC matrix."""
+    import warnings
+
+    import vibench.banded as banded
+
+    d = 400
+    prec = BandedPrecision(_ar1_band(d, 0.6))
+    rows = np.arange(3, d, 19)  # 21 rows: chunks of 8, 8 and 5
+    monkeypatch.setattr(banded, "SOLVE_CHUNK_ELEMENTS", 8 * d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a SparseEfficiencyWarning from splu, say
+        got = prec.inverse_submatrix(rows)
+    assert prec._lu is not None  # the chunks went through the sparse LU
+    exact = np.linalg.inv(prec.dense())[np.ix_(rows, rows)]
+    np.testing.assert_allclose(got, exact, rtol=0, atol=16 * np.finfo(float).eps * np.abs(prec.solve(np.ones(d))).max())

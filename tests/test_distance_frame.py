@@ -18,10 +18,10 @@ from vibench.scoring.distance import _project_vector, _sqrt_psd, _truth_projecte
 D = 12
 
 
-def _truth(kind):
+def _truth(kind, d=D):
     if kind == "dense":
-        return vibench.get_task("linear_regression", dim=D, n=30).truth  # dense covariance
-    return vibench.get_task("gaussian", dim=D, rho=0.7).truth  # tridiagonal precision
+        return vibench.get_task("linear_regression", dim=d, n=max(30, 2 * d)).truth  # dense covariance
+    return vibench.get_task("gaussian", dim=d, rho=0.7).truth  # tridiagonal precision
 
 
 def _q(form, truth, rng):
@@ -53,9 +53,10 @@ def test_projected_cov_of_q_is_a_transpose_s_a(kind, form):
     np.testing.assert_array_less(np.abs(_project_vector(frame, delta) - a.T @ delta), 1e-12 * scale)
 
 
+@pytest.mark.parametrize("d", [D, 150])  # 150 > N_MARGINALS: the marginals are a subset of the coordinates
 @pytest.mark.parametrize("kind", ["dense", "banded"])
-def test_projected_cov_of_the_truth_is_a_transpose_s_a(kind):
-    truth = _truth(kind)
+def test_projected_cov_of_the_truth_is_a_transpose_s_a(kind, d):
+    truth = _truth(kind, d)
     frame = truth_frame(truth)
     a = frame.directions()
     u = np.linalg.cholesky(truth.cov).T @ frame.random  # the whitened-space unit directions behind frame.random
