@@ -108,16 +108,88 @@ def chain_stats(samples: np.ndarray) -> ChainStats:
         def get(result) -> np.ndarray:
             return np.asarray(result, dtype=float).reshape(-1)
 
-        rhat = get(array_stats.rhat(values)) if samples.shape[0] >= 2 else np.full(samples.shape[2], np.nan)
+        if samples.shape[1] // 2 >= MIN_DRAWS_PER_CHAIN:  # the split chains are long enough for ArviZ's checks
+            rhat, ess_bulk = _rank_rhat_and_bulk_ess(values, array_stats, multichain=samples.shape[0] >= 2)
+        else:
+            rhat = get(array_stats.rhat(values)) if samples.shape[0] >= 2 else np.full(samples.shape[2], np.nan)
+            ess_bulk = get(array_stats.ess(values, method="bulk"))
         return ChainStats(
             chains=samples.shape[0],
             draws=samples.shape[1],
             rhat=rhat,
-            ess_bulk=get(array_stats.ess(values, method="bulk")),
+            ess_bulk=ess_bulk,
             ess_tail=get(array_stats.ess(values, method="tail", prob=TAIL_PROB)),
             mcse_mean=get(array_stats.mcse(values, method="mean")),
             mcse_sd=_mcse_sd(samples, get(array_stats.ess(values, method="sd"))),
         )
+
+
+def _rank_rhat_and_bulk_ess(values: np.ndarray, array_stats, multichain: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``array_stats.rhat(values)`` and ``array_stats.ess(values, method="bulk")``, ranking each coordinate once.
+
+    ArviZ rank-normalizes the split chains once for the bulk R-hat, again for
+    the bulk ESS, and a third time (folded) for the tail R-hat, one coordinate
+    at a time through ``scipy.stats.rankdata`` (a stable merge sort) and
+    ``scipy.stats.norm.ppf``. On emcee's 2,002 walkers x 12 draws at d = 1,000
+    those rankings were 11 of the diagnostics' 15 s. Here the two z-scalings
+    are computed by :func:`_z_scale` for every coordinate at once, and ArviZ's
+    own R-hat and ESS (``method="identity"``) are applied to them, which is
+    exactly what its ``"rank"`` and ``"bulk"`` methods do after z-scaling
+    (tested against them, ties and NaN included). ``values`` is
+    ``(dim, chains, draws)`` with at least ``2 * MIN_DRAWS_PER_CHAIN`` draws.
+    """
+    half = values.shape[-1] // 2
+    split = np.concatenate((values[..., :half], values[..., -half:]), axis=-2)  # ArviZ's _split_chains
+    bulk = _z_scale(split)
+    ess_bulk = np.asarray(array_stats.ess(bulk, method="identity"), dtype=float).reshape(-1)
+    if not multichain:
+        return np.full(len(values), np.nan), ess_bulk
+    rhat_bulk = np.asarray(array_stats.rhat(bulk, method="identity"), dtype=float).reshape(-1)
+    del bulk
+    folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None])
+    rhat_tail = np.asarray(array_stats.rhat(_z_scale(folded), method="identity"), dtype=float).reshape(-1)
+    return np.where(rhat_tail > rhat_bulk, rhat_tail, rhat_bulk), ess_bulk  # ArviZ's max(bulk, tail), NaN included
+
+
+#: Numbers per chunk of :func:`_z_scale` (a d x n rank array and its temporaries would be several 190 MB arrays
+#: at d = 1000 with 24,000 draws per coordinate).
+_RANK_CHUNK = 2_000_000
+
+
+def _z_scale(values: np.ndarray) -> np.ndarray:
+    """ArviZ's z-scale of every coordinate of ``(dim, ...)`` values: average ranks, Blom's back-transform, probit.
+
+    The same numbers as ``arviz_stats``' ``_z_scale`` (``rankdata(method="average")``,
+    ``(r - 3/8) / (n + 1/4)``, ``norm.ppf``): ties get their average rank, and a
+    coordinate with any NaN is NaN (ArviZ's validity check returns NaN for it).
+    Average ranks do not need a stable sort, so one ``argsort`` per chunk of
+    coordinates replaces ``rankdata``'s merge sort, and ``scipy.special.ndtri``
+    (the probit ``norm.ppf`` evaluates) replaces ``norm.ppf``'s per-call checks.
+    """
+    from scipy.special import ndtri
+
+    flat = values.reshape(len(values), -1)
+    n = flat.shape[1]
+    out = np.empty(flat.shape)
+    step = max(1, _RANK_CHUNK // max(n, 1))
+    for start in range(0, len(flat), step):
+        block = flat[start:start + step]
+        order = np.argsort(block, axis=1)
+        ordered = np.take_along_axis(block, order, axis=1)
+        new_value = np.ones(block.shape, dtype=bool)  # where a run of tied values begins, row by row
+        new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        new_value = new_value.reshape(-1)
+        run_starts = np.append(np.flatnonzero(new_value), new_value.size)  # in the flattened block
+        run = np.cumsum(new_value) - 1
+        # the average of 1-based positions first..last of each run, less the row's offset
+        offsets = np.repeat(np.arange(len(block)) * n, n)
+        mean_rank = (run_starts[run] + run_starts[run + 1] - 1) / 2.0 + 1.0 - offsets
+        ranks = np.empty(block.shape)
+        np.put_along_axis(ranks, order, mean_rank.reshape(block.shape), axis=1)
+        z = ndtri((ranks - 0.375) / (n + 0.25))
+        z[np.isnan(block).any(axis=1)] = np.nan
+        out[start:start + step] = z
+    return out.reshape(values.shape)
 
 
 #: Numbers per chunk of :func:`_mcse_sd`'s central moments (at d = 1000 emcee stores 24,000 draws of each
