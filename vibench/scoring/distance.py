@@ -284,18 +284,19 @@ def sliced_w1_projected(raw: np.ndarray, frame: TruthFrame) -> tuple[float, floa
 
 
 def scored_draws(approx: Approximation, rng: np.random.Generator,
-                 stats: ChainStats | None = None) -> tuple[np.ndarray, float]:
+                 stats: ChainStats | None = None, draws: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """The draws the distance scores, and their effective number.
 
     A :class:`DrawsApproximation` is thinned evenly, chain by chain, to about
     ``min(ESS, distinct draws)`` draws (ESS: the smallest bulk or tail ESS);
-    any other approximation gives :data:`N_DRAWS` iid draws.
+    any other approximation gives :data:`N_DRAWS` iid draws, or ``draws`` if
+    given (iid draws of it taken already).
     """
     if not isinstance(approx, DrawsApproximation):
-        x = np.asarray(approx.draws(N_DRAWS, rng), dtype=float)
+        x = np.asarray(approx.draws(N_DRAWS, rng) if draws is None else draws, dtype=float)
         if not np.all(np.isfinite(x)):
             raise ValueError("non-finite draws from the approximation")
-        return x, float(N_DRAWS)
+        return x, float(x.shape[0])
     samples = approx.samples
     chains, draws, _ = samples.shape
     distinct = np.unique(approx.flat, axis=0).shape[0]
@@ -309,7 +310,7 @@ def scored_draws(approx: Approximation, rng: np.random.Generator,
 
 
 def distance(approx: Approximation, truth: Truth, rng: np.random.Generator,
-             stats: ChainStats | None = None) -> dict[str, float | str | None]:
+             stats: ChainStats | None = None, draws: np.ndarray | None = None) -> dict[str, float | str | None]:
     """The row's ``dist``, ``dist_se``, ``dist_floor``, ``dist_n`` and ``dist_estimator``.
 
     Parameters
@@ -320,6 +321,9 @@ def distance(approx: Approximation, truth: Truth, rng: np.random.Generator,
         For draws of approximations that are not chains.
     stats : ChainStats, optional
         The chains' diagnostics, if already computed.
+    draws : ndarray, shape (n, d), optional
+        Iid draws of an approximation that is neither Gaussian nor chains,
+        taken already (:func:`vibench.scoring.score.shared_draws`).
 
     Returns
     -------
@@ -333,7 +337,7 @@ def distance(approx: Approximation, truth: Truth, rng: np.random.Generator,
         dist, se = sliced_w1_projected(frame.project_gaussian(approx, N_DRAWS, rng), frame)
         n_eff = float(N_DRAWS)
     else:
-        x, n_eff = scored_draws(approx, rng, stats)
+        x, n_eff = scored_draws(approx, rng, stats, draws)
         dist, se = sliced_w1(x, frame)
     return {"dist": dist, "dist_se": se, "dist_floor": frame.floor(n_eff), "dist_n": n_eff,
             "dist_estimator": "sliced-w1"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -76,9 +77,45 @@ def _draws(approx: Approximation, n: int, rng: np.random.Generator) -> np.ndarra
     return x
 
 
+@dataclass(frozen=True)
+class QDraws:
+    """Iid draws of q and their ``log q``, taken once and shared by the scores that need them.
+
+    Attributes
+    ----------
+    x : ndarray, shape (n, d)
+    logq : ndarray, shape (n,)
+    """
+
+    x: np.ndarray
+    logq: np.ndarray
+
+
+def shared_draws(approx: Approximation, rng: np.random.Generator) -> QDraws | None:
+    """:data:`N_DRAWS` draws of q for the distance, the Monte Carlo KL and k-hat of one scoring, or None.
+
+    Only a q with a density that is neither Gaussian nor a set of chains needs
+    the same draws three times (a Gaussian has its closed-form KL and projected
+    distance, chains are their own draws); for such a q (cavi's
+    normal-inverse-gamma, a normalizing flow) drawing and evaluating ``log q``
+    once instead of three times is most of its scoring. Each estimate stays
+    unbiased; their errors become correlated. None when k-hat would take fewer
+    draws (above :data:`KHAT_BUDGET` draws x dimension) or for any other q.
+    """
+    if not approx.has_density or isinstance(approx, (GaussianApproximation, DrawsApproximation)):
+        return None
+    if N_DRAWS * approx.dim > KHAT_BUDGET:
+        return None
+    x = _draws(approx, N_DRAWS, rng)
+    return QDraws(x, np.asarray(approx.logpdf(x), dtype=float))
+
+
 def kl_divergence(approx: Approximation, truth: Truth, rng: np.random.Generator,
-                  n_draws: int = N_DRAWS) -> dict[str, Any]:
+                  n_draws: int = N_DRAWS, draws: QDraws | None = None) -> dict[str, Any]:
     """KL(q||p) where it is a KL: ``closed-form``, ``mc``, else empty.
+
+    ``draws``, if given, are the Monte Carlo estimate's draws of q (then
+    ``n_draws`` and ``rng`` are not used for it).
 
     Returns
     -------
@@ -92,8 +129,10 @@ def kl_divergence(approx: Approximation, truth: Truth, rng: np.random.Generator,
         return {"kl": kl, "kl_estimator": "closed-form", "kl_se": 0.0}
     if truth.logpdf is None:
         return {"kl": None, "kl_estimator": None, "kl_se": None}
-    x = _draws(approx, n_draws, rng)
-    kl, se = kl_mc(x, approx.logpdf(x), truth.logpdf)
+    if draws is None:
+        x = _draws(approx, n_draws, rng)
+        draws = QDraws(x, approx.logpdf(x))
+    kl, se = kl_mc(draws.x, draws.logq, truth.logpdf)
     return {"kl": kl, "kl_estimator": "mc", "kl_se": se}
 
 
@@ -105,6 +144,10 @@ def kl_inclusive(approx: Approximation, truth: Truth, rng: np.random.Generator,
     -------
     float or None
         ``None`` when q has no density, or the truth has no normalized density or no exact draws.
+
+    The Monte Carlo estimate averages over the task's cached truth draws
+    (:func:`_truth_sample`, ``rng`` unused) unless ``n_draws`` differs from
+    :data:`N_DRAWS` or they would exceed :data:`KHAT_BUDGET` numbers.
     """
     if not approx.has_density:
         return None
@@ -115,8 +158,32 @@ def kl_inclusive(approx: Approximation, truth: Truth, rng: np.random.Generator,
         return gaussian_kl_forms(truth.mean, truth_form(truth), approx.mean, q)
     if truth.logpdf is None or truth.sample is None:
         return None
-    y = np.asarray(truth.sample(n_draws, rng), dtype=float)
-    return float(np.mean(truth.logpdf(y) - approx.logpdf(y)))
+    if n_draws == N_DRAWS and n_draws * truth.dim <= KHAT_BUDGET:
+        y, logp = _truth_sample(truth)
+    else:
+        y = np.asarray(truth.sample(n_draws, rng), dtype=float)
+        logp = truth.logpdf(y)
+    return float(np.mean(logp - approx.logpdf(y)))
+
+
+#: Seed of the truth draws every cell's inclusive KL averages over (:func:`_truth_sample`).
+_INCLUSIVE_SEED = 20_251_128
+
+
+def _truth_sample(truth: Truth) -> tuple[np.ndarray, np.ndarray]:
+    """:data:`N_DRAWS` exact draws of the truth and their ``log p``, drawn once per truth and cached on it.
+
+    Every cell of a task then averages ``log p - log q`` over the same draws of
+    p, as the distance compares every cell with the same truth draws: common
+    random numbers, so a difference between two methods' inclusive KLs is not
+    blurred by fresh truth draws, and a cell pays only for ``log q`` at them.
+    """
+    cached = truth.__dict__.get("_vibench_inclusive")
+    if cached is None:
+        y = np.asarray(truth.sample(N_DRAWS, np.random.default_rng(_INCLUSIVE_SEED)), dtype=float)
+        cached = (y, np.asarray(truth.logpdf(y), dtype=float))
+        truth.__dict__["_vibench_inclusive"] = cached
+    return cached
 
 
 def elbo(approx: Approximation, log_density: LogDensity, rng: np.random.Generator,
@@ -136,7 +203,7 @@ def elbo(approx: Approximation, log_density: LogDensity, rng: np.random.Generato
 
 
 def psis_khat(approx: Approximation, log_density: LogDensity, rng: np.random.Generator,
-              n_draws: int = N_DRAWS) -> float | None:
+              n_draws: int = N_DRAWS, draws: QDraws | None = None) -> float | None:
     """Pareto k-hat of the importance weights p_unnormalized / q (Yao et al. 2018), by ArviZ's ``psislw``.
 
     ``arviz_stats.base.array_stats.psislw`` (Vehtari et al. 2024's fit, the one
@@ -153,6 +220,9 @@ def psis_khat(approx: Approximation, log_density: LogDensity, rng: np.random.Gen
     -------
     float or None
         ``None`` when q has no density. Above 0.7 q misses mass of p.
+
+    ``draws``, if given, are the draws of q to weigh (``n_draws``, the budget
+    and ``rng`` are then not used).
     """
     if not approx.has_density:
         return None
@@ -163,6 +233,10 @@ def psis_khat(approx: Approximation, log_density: LogDensity, rng: np.random.Gen
         n_draws = max(KHAT_MIN_DRAWS, KHAT_BUDGET // d)
     step = max(1, CHUNK_ELEMENTS // d)
     parts = []
+    if draws is not None:  # drawn already: n_draws is theirs
+        with log_density.uncounted():
+            parts.append(np.asarray(log_density.logp(draws.x), dtype=float) - draws.logq)
+        n_draws = 0
     for start in range(0, n_draws, step):  # chunks draw the same numbers as one call, in less memory
         if isinstance(approx, GaussianApproximation):
             x, logq = approx.draws_and_logpdf(min(step, n_draws - start), rng)  # log q from the normals
@@ -236,10 +310,11 @@ def _evaluate(approx: Approximation, task: Task, rng: np.random.Generator, famil
     truth = task.truth
     stats = chain_stats(approx.samples) if isinstance(approx, DrawsApproximation) else None
     row: dict[str, Any] = dict(moment_errors(approx, truth, stats))
-    row.update(distance(approx, truth, rng, stats))
-    row.update(kl_divergence(approx, truth, rng))
+    shared = shared_draws(approx, rng)
+    row.update(distance(approx, truth, rng, stats, draws=None if shared is None else shared.x))
+    row.update(kl_divergence(approx, truth, rng, draws=shared))
     row["kl_inclusive"] = kl_inclusive(approx, truth, rng)
-    row["khat"] = psis_khat(approx, task.log_density, rng)
+    row["khat"] = psis_khat(approx, task.log_density, rng, draws=shared)
     row["chains"] = stats.chains if stats else None
     row["rhat_max"] = stats.rhat_max if stats else None
     row["ess_bulk_min"] = float(np.nanmin(stats.ess_bulk)) if stats and np.isfinite(stats.ess_bulk).any() else None

@@ -1,0 +1,80 @@
+"""One scoring draws a non-Gaussian q once, and the inclusive KL averages over the task's cached truth draws."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import vibench
+from vibench.approximation import Approximation, GaussianApproximation
+from vibench.scoring.kl import gaussian_kl
+from vibench.scoring.score import N_DRAWS, evaluate, kl_inclusive
+from vibench.truth import Truth
+
+
+class _DensityQ(Approximation):
+    """A Gaussian seen only through draws and logpdf, as a flow or cavi's q is; it counts its calls."""
+
+    def __init__(self, mean: np.ndarray, sd: np.ndarray):
+        self._q = GaussianApproximation(mean, sd=sd)
+        self.mean, self.cov, self.info = self._q.mean, np.diag(sd**2), {"converged": True}
+        self.draw_calls, self.logpdf_rows = 0, []
+
+    @property
+    def has_density(self) -> bool:
+        return True
+
+    def draws(self, n, rng):
+        self.draw_calls += 1
+        return self._q.draws(n, rng)
+
+    def logpdf(self, x):
+        self.logpdf_rows.append(len(x))
+        return self._q.logpdf(x)
+
+
+def _exact(truth: Truth, counter: list) -> Truth:
+    """The same distribution as a non-Gaussian-kind truth (Monte Carlo paths), counting its sample calls."""
+
+    def sample(n, rng):
+        counter.append(n)
+        return truth.sample(n, rng)
+
+    return Truth(kind="exact", mean=truth.mean, sd=truth.sd, logpdf=truth.logpdf, sample=sample)
+
+
+@pytest.fixture()
+def task():
+    base = vibench.get_task("gaussian", dim=6, rho=0.6)
+    return dataclasses.replace(base, truth=_exact(base.truth, []))
+
+
+def test_a_density_q_is_drawn_once_per_scoring(task):
+    q = _DensityQ(task.truth.mean + 0.2, 1.1 * task.truth.sd)
+    row = evaluate(q, task, np.random.default_rng(0), family="meanfield")
+    assert q.draw_calls == 1  # the distance, the Monte Carlo KL and k-hat share one set of draws
+    assert q.logpdf_rows == [N_DRAWS, N_DRAWS]  # log q at q's draws, and at the truth's for the inclusive KL
+    assert row["kl_estimator"] == "mc" and row["dist_n"] == N_DRAWS and row["khat"] is not None
+    base = vibench.get_task("gaussian", dim=6, rho=0.6).truth
+    exact = gaussian_kl(q.mean, q.cov, base.mean, base.cov)
+    assert abs(row["kl"] - exact) < 3 * row["kl_se"]  # unbiased, to its own standard error
+
+
+def test_inclusive_kl_averages_over_the_cached_truth_draws(task):
+    base = vibench.get_task("gaussian", dim=6, rho=0.6).truth
+    counter: list = []
+    truth = _exact(base, counter)
+    right = _DensityQ(base.mean + 0.1, 1.2 * base.sd)
+    first = kl_inclusive(right, truth, np.random.default_rng(1))
+    again = kl_inclusive(right, truth, np.random.default_rng(2))
+    assert first == again and counter == [N_DRAWS]  # drawn once for the truth, whatever the cell's rng
+    y, logp = truth.__dict__["_vibench_inclusive"]
+    se = np.std(logp - right.logpdf(y), ddof=1) / np.sqrt(N_DRAWS)
+    exact = gaussian_kl(base.mean, base.cov, right.mean, right.cov)
+    assert abs(first - exact) < 3 * se
+    wrong = _DensityQ(base.mean + 1.0, 0.5 * base.sd)  # a q that misses p's mass: the estimate must say so
+    assert kl_inclusive(wrong, truth, np.random.default_rng(3)) > exact + 20 * se
+    fresh = kl_inclusive(right, truth, np.random.default_rng(4), n_draws=500)  # another size: fresh draws
+    assert counter == [N_DRAWS, 500] and fresh != first
