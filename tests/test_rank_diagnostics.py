@@ -1,4 +1,4 @@
-"""chain_stats' rank normalization done once for every coordinate: the same R-hat and bulk ESS as ArviZ's."""
+"""chain_stats' transforms done once for every coordinate: the same R-hat, ESS and MCSE as ArviZ's methods."""
 
 from __future__ import annotations
 
@@ -12,15 +12,17 @@ from vibench.scoring import diagnostics
 from vibench.scoring.diagnostics import MIN_DRAWS_PER_CHAIN, _z_scale, chain_stats
 
 
-def _arviz_rank(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """arviz_stats' own rank R-hat and bulk ESS, one coordinate at a time."""
+def _arviz(samples: np.ndarray) -> dict[str, np.ndarray]:
+    """arviz_stats' own rank R-hat, bulk and tail ESS, MCSE of the mean and ESS of the sd, coordinate by coordinate."""
     from arviz_stats.base import array_stats
 
     values = np.moveaxis(samples, -1, 0)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return (np.asarray(array_stats.rhat(values), dtype=float).ravel(),
-                np.asarray(array_stats.ess(values, method="bulk"), dtype=float).ravel())
+        out = {"rhat": array_stats.rhat(values), "ess_bulk": array_stats.ess(values, method="bulk"),
+               "ess_tail": array_stats.ess(values, method="tail", prob=(0.05, 0.95)),
+               "mcse_mean": array_stats.mcse(values, method="mean"), "ess_sd": array_stats.ess(values, method="sd")}
+    return {key: np.asarray(value, dtype=float).ravel() for key, value in out.items()}
 
 
 def _awkward_draws(rng: np.random.Generator, chains: int, draws: int) -> np.ndarray:
@@ -37,13 +39,24 @@ def _awkward_draws(rng: np.random.Generator, chains: int, draws: int) -> np.ndar
 
 
 @pytest.mark.parametrize("draws", [2 * MIN_DRAWS_PER_CHAIN, 2 * MIN_DRAWS_PER_CHAIN + 1, 41])
-def test_rank_rhat_and_bulk_ess_equal_arviz(draws):
+def test_split_chain_stats_equal_arviz(draws, monkeypatch):
     x = _awkward_draws(np.random.default_rng(draws), 4, draws)
+    seen = {}
+    real = diagnostics._mcse_sd
+
+    def spy(samples, ess_sd):  # the sd's ESS is an input of the sd's MCSE, not a field
+        seen["ess_sd"] = ess_sd
+        return real(samples, ess_sd)
+
+    monkeypatch.setattr(diagnostics, "_mcse_sd", spy)
     ours = chain_stats(x)
-    rhat, ess = _arviz_rank(x)
-    np.testing.assert_allclose(ours.rhat, rhat, rtol=1e-12, equal_nan=True)
-    np.testing.assert_allclose(ours.ess_bulk, ess, rtol=1e-12, equal_nan=True)
-    assert np.isnan(ours.rhat[3]) and np.isnan(ours.ess_bulk[3])  # a NaN draw: NaN, as ArviZ gives
+    theirs = _arviz(x)
+    for key in ("rhat", "ess_bulk", "ess_tail", "mcse_mean"):
+        np.testing.assert_allclose(getattr(ours, key), theirs[key], rtol=1e-12, equal_nan=True, err_msg=key)
+    np.testing.assert_allclose(seen["ess_sd"], theirs["ess_sd"], rtol=1e-12, equal_nan=True)
+    for key in ("rhat", "ess_bulk", "ess_tail", "mcse_mean"):
+        assert np.isnan(getattr(ours, key)[3]), key  # a NaN draw: NaN, as ArviZ gives
+    assert np.all(np.isfinite(ours.ess_tail[[0, 1, 2, 7]])) and ours.ess_tail[5] == x.shape[0] * (x.shape[1] // 2) * 2
     assert np.isnan(ours.rhat[5]) and ours.rhat[6] > 1e6  # stuck chains: z-scaled, barely any within-chain variance
     assert ours.rhat[7] > 1.3 > ours.rhat[0]  # the misplaced chain is flagged, the sound coordinate is not
 
@@ -52,7 +65,9 @@ def test_one_chain_has_no_rhat_but_a_bulk_ess():
     x = np.random.default_rng(2).normal(size=(1, 40, 3))
     ours = chain_stats(x)
     assert np.all(np.isnan(ours.rhat))
-    np.testing.assert_allclose(ours.ess_bulk, _arviz_rank(x)[1], rtol=1e-12)
+    theirs = _arviz(x)
+    for key in ("ess_bulk", "ess_tail", "mcse_mean"):
+        np.testing.assert_allclose(getattr(ours, key), theirs[key], rtol=1e-12, err_msg=key)
 
 
 def test_z_scale_is_average_ranks_back_transformed(monkeypatch):

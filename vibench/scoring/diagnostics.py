@@ -109,46 +109,75 @@ def chain_stats(samples: np.ndarray) -> ChainStats:
             return np.asarray(result, dtype=float).reshape(-1)
 
         if samples.shape[1] // 2 >= MIN_DRAWS_PER_CHAIN:  # the split chains are long enough for ArviZ's checks
-            rhat, ess_bulk = _rank_rhat_and_bulk_ess(values, array_stats, multichain=samples.shape[0] >= 2)
+            rhat, ess_bulk, ess_tail, mcse_mean, ess_sd = _split_chain_stats(values, array_stats,
+                                                                             multichain=samples.shape[0] >= 2)
         else:
             rhat = get(array_stats.rhat(values)) if samples.shape[0] >= 2 else np.full(samples.shape[2], np.nan)
             ess_bulk = get(array_stats.ess(values, method="bulk"))
-        return ChainStats(
-            chains=samples.shape[0],
-            draws=samples.shape[1],
-            rhat=rhat,
-            ess_bulk=ess_bulk,
-            ess_tail=get(array_stats.ess(values, method="tail", prob=TAIL_PROB)),
-            mcse_mean=get(array_stats.mcse(values, method="mean")),
-            mcse_sd=_mcse_sd(samples, get(array_stats.ess(values, method="sd"))),
-        )
+            ess_tail = get(array_stats.ess(values, method="tail", prob=TAIL_PROB))
+            mcse_mean = get(array_stats.mcse(values, method="mean"))
+            ess_sd = get(array_stats.ess(values, method="sd"))
+        return ChainStats(chains=samples.shape[0], draws=samples.shape[1], rhat=rhat, ess_bulk=ess_bulk,
+                          ess_tail=ess_tail, mcse_mean=mcse_mean, mcse_sd=_mcse_sd(samples, ess_sd))
 
 
-def _rank_rhat_and_bulk_ess(values: np.ndarray, array_stats, multichain: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``array_stats.rhat(values)`` and ``array_stats.ess(values, method="bulk")``, ranking each coordinate once.
-
-    ArviZ rank-normalizes the split chains once for the bulk R-hat, again for
-    the bulk ESS, and a third time (folded) for the tail R-hat, one coordinate
-    at a time through ``scipy.stats.rankdata`` (a stable merge sort) and
-    ``scipy.stats.norm.ppf``. On emcee's 2,002 walkers x 12 draws at d = 1,000
-    those rankings were 11 of the diagnostics' 15 s. Here the two z-scalings
-    are computed by :func:`_z_scale` for every coordinate at once, and ArviZ's
-    own R-hat and ESS (``method="identity"``) are applied to them, which is
-    exactly what its ``"rank"`` and ``"bulk"`` methods do after z-scaling
-    (tested against them, ties and NaN included). ``values`` is
-    ``(dim, chains, draws)`` with at least ``2 * MIN_DRAWS_PER_CHAIN`` draws.
-    """
+def _split(values: np.ndarray) -> np.ndarray:
+    """ArviZ's split chains of ``(dim, chains, draws)`` values: first halves, then last halves, as chains."""
     half = values.shape[-1] // 2
-    split = np.concatenate((values[..., :half], values[..., -half:]), axis=-2)  # ArviZ's _split_chains
+    return np.concatenate((values[..., :half], values[..., -half:]), axis=-2)
+
+
+def _split_chain_stats(values: np.ndarray, array_stats, multichain: bool) -> tuple[np.ndarray, ...]:
+    """ArviZ's rank R-hat, bulk and tail ESS, MCSE of the mean and ESS of the sd, each transform done once.
+
+    ``array_stats.rhat``/``ess``/``mcse`` transform the draws one coordinate at
+    a time before their estimator: split the chains, rank-normalize them
+    (``scipy.stats.rankdata``, a stable merge sort, and ``norm.ppf``; three
+    times, for the bulk R-hat, the bulk ESS and the folded R-hat), take the
+    indicators of the 5 % and 95 % quantiles, the squared deviations. On
+    emcee's 2,002 walkers x 12 draws at d = 1,000 those transforms were most
+    of the diagnostics' 15 s. Here each is computed once for every coordinate
+    (:func:`_z_scale` ranks them), and ArviZ's own estimators
+    (``method="identity"``: its autocovariance, Geyer's sequences, split R-hat)
+    are applied to the results. The numbers are ArviZ's (tested against its
+    methods, ties, NaN and stuck chains included). ``values`` is
+    ``(dim, chains, draws)`` with at least ``2 * MIN_DRAWS_PER_CHAIN`` draws.
+
+    Returns
+    -------
+    rhat, ess_bulk, ess_tail, mcse_mean, ess_sd : ndarray, shape (dim,)
+    """
+    def ess(a: np.ndarray) -> np.ndarray:
+        return np.asarray(array_stats.ess(a, method="identity"), dtype=float).reshape(-1)
+
+    def rhat(a: np.ndarray) -> np.ndarray:
+        return np.asarray(array_stats.rhat(a, method="identity"), dtype=float).reshape(-1)
+
+    values = np.ascontiguousarray(values)  # one transposing copy: every transform below then reads it in order
+    flat = values.reshape(len(values), -1)
+    has_nan = np.isnan(flat).any(axis=1)  # ArviZ gives NaN for such a coordinate
+    split = _split(values)
     bulk = _z_scale(split)
-    ess_bulk = np.asarray(array_stats.ess(bulk, method="identity"), dtype=float).reshape(-1)
-    if not multichain:
-        return np.full(len(values), np.nan), ess_bulk
-    rhat_bulk = np.asarray(array_stats.rhat(bulk, method="identity"), dtype=float).reshape(-1)
-    del bulk
-    folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None])
-    rhat_tail = np.asarray(array_stats.rhat(_z_scale(folded), method="identity"), dtype=float).reshape(-1)
-    return np.where(rhat_tail > rhat_bulk, rhat_tail, rhat_bulk), ess_bulk  # ArviZ's max(bulk, tail), NaN included
+    ess_bulk = ess(bulk)
+    rhat_max = np.full(len(values), np.nan)
+    if multichain:
+        rhat_bulk = rhat(bulk)
+        del bulk
+        folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None])
+        rhat_tail = rhat(_z_scale(folded))
+        del folded
+        rhat_max = np.where(rhat_tail > rhat_bulk, rhat_tail, rhat_bulk)  # ArviZ's max(bulk, tail), NaN included
+    else:
+        del bulk
+    ess_mean = ess(split)
+    del split
+    quantiles = np.asarray(array_stats.quantile(flat, list(TAIL_PROB), axis=-1), dtype=float)  # (dim, 2)
+    low, high = (ess(_split(values <= quantiles[:, i, None, None])) for i in range(2))
+    ess_tail = np.where(high < low, high, low)  # ArviZ's min(low, high)
+    ess_tail[has_nan] = np.nan  # an indicator of NaN is False, not NaN
+    mcse_mean = flat.std(axis=1, ddof=1) / np.sqrt(ess_mean)
+    ess_sd = ess(_split((values - flat.mean(axis=1)[:, None, None]) ** 2))
+    return rhat_max, ess_bulk, ess_tail, mcse_mean, ess_sd
 
 
 #: Numbers per chunk of :func:`_z_scale` (a d x n rank array and its temporaries would be several 190 MB arrays
