@@ -234,3 +234,16 @@ def _sliced_w1_of(x, truth):
     from vibench.scoring.distance import sliced_w1
 
     return sliced_w1(x, truth_frame(truth))[0]
+
+
+def test_distinct_rows_counts_what_np_unique_counts():
+    from vibench.scoring.distance import distinct_rows
+
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(300, 7))
+    dup = x[rng.integers(0, 300, size=500)]  # resampled: duplicates far apart, not only consecutive
+    dup[::3, 4] = np.round(dup[::3, 4], 1)  # rows that differ in one coordinate only
+    assert distinct_rows(dup) == np.unique(dup, axis=0).shape[0] < 500
+    assert distinct_rows(x) == 300 and distinct_rows(x[:, :1]) == 300
+    stuck = np.repeat(x[:5], 40, axis=0)  # a sampler that rejects 39 moves in 40
+    assert distinct_rows(stuck) == 5

@@ -208,16 +208,14 @@ def _z_scale(values: np.ndarray) -> np.ndarray:
         new_value = np.ones(block.shape, dtype=bool)  # where a run of tied values begins, row by row
         new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
         new_value = new_value.reshape(-1)
-        run_starts = np.append(np.flatnonzero(new_value), new_value.size)  # in the flattened block
-        run = np.cumsum(new_value) - 1
-        # the average of 1-based positions first..last of each run, less the row's offset
-        offsets = np.repeat(np.arange(len(block)) * n, n)
-        mean_rank = (run_starts[run] + run_starts[run + 1] - 1) / 2.0 + 1.0 - offsets
-        ranks = np.empty(block.shape)
-        np.put_along_axis(ranks, order, mean_rank.reshape(block.shape), axis=1)
-        z = ndtri((ranks - 0.375) / (n + 0.25))
+        starts = np.flatnonzero(new_value)  # each run's first position in the flattened block
+        ends = np.append(starts[1:], new_value.size)  # one past its last
+        # a run's average 1-based rank within its row, back-transformed (Blom) and probit, once per run
+        mean_rank = (starts + ends - 1) / 2.0 + 1.0 - (starts // n) * n
+        per_run = ndtri((mean_rank - 0.375) / (n + 0.25))
+        z = out[start:start + step]
+        np.put_along_axis(z, order, per_run[np.cumsum(new_value) - 1].reshape(block.shape), axis=1)
         z[np.isnan(block).any(axis=1)] = np.nan
-        out[start:start + step] = z
     return out.reshape(values.shape)
 
 

@@ -283,6 +283,18 @@ def sliced_w1_projected(raw: np.ndarray, frame: TruthFrame) -> tuple[float, floa
     return full, float(np.std(batch, ddof=1) / np.sqrt(N_BATCHES))
 
 
+def distinct_rows(x: np.ndarray) -> int:
+    """How many distinct rows ``x`` (n, d) has, comparing each row's bytes.
+
+    ``np.unique(x, axis=0)`` gives the same count for finite draws (only ``0.0``
+    and ``-0.0`` differ in bytes and not in value) but sorts the rows as records
+    of d floats: 1.4 s for emcee's 24,024 draws at d = 1,000, against 0.2 s for
+    one sort of d-float byte strings.
+    """
+    rows = np.ascontiguousarray(x, dtype=float).reshape(x.shape[0], -1)
+    return int(np.unique(rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1])))).size)
+
+
 def scored_draws(approx: Approximation, rng: np.random.Generator,
                  stats: ChainStats | None = None, draws: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """The draws the distance scores, and their effective number.
@@ -299,7 +311,7 @@ def scored_draws(approx: Approximation, rng: np.random.Generator,
         return x, float(x.shape[0])
     samples = approx.samples
     chains, draws, _ = samples.shape
-    distinct = np.unique(approx.flat, axis=0).shape[0]
+    distinct = distinct_rows(approx.flat)
     stats = stats if stats is not None else chain_stats(samples)
     target = max(MIN_SCORED, min(stats.ess_min, distinct))
     per_chain = max(1, min(draws, int(round(target / chains))))
