@@ -32,8 +32,9 @@ SPARSE_LU_MAX_BANDWIDTH = 8
 SOLVE_CHUNK_ELEMENTS = 2_000_000
 
 
-def _chunks(n: int, d: int):
-    step = max(1, CHUNK_ELEMENTS // max(d, 1))
+def _chunks(n: int, d: int, budget: int = CHUNK_ELEMENTS, least: int = 1):
+    """Slices of ``range(n)`` whose blocks of ``d`` numbers hold about ``budget`` numbers (``least`` rows at least)."""
+    step = max(least, budget // max(d, 1))
     for start in range(0, n, step):
         yield slice(start, min(n, start + step))
 
@@ -227,9 +228,7 @@ class BandedPrecision:
         return self._tri_solve(self._tri_solve(rhs[::-1], "N"), "T")[::-1]
 
     def _column_chunks(self, k: int):
-        step = max(8, SOLVE_CHUNK_ELEMENTS // max(self.dim, 1))
-        for start in range(0, k, step):
-            yield slice(start, min(k, start + step))
+        return _chunks(k, self.dim, SOLVE_CHUNK_ELEMENTS, least=8)
 
     def inverse_quadratic(self, a: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``a^T P^-1 a`` and the rows ``rows`` of ``P^-1 a``, for dense columns ``a[d, k]``.

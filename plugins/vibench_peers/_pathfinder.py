@@ -50,6 +50,7 @@ import numpy as np
 from vibench import pymc_bridge
 from vibench.approximation import DrawsApproximation
 from vibench.method import Budget
+from vibench.scoring.distance import distinct_rows
 from vibench.task import Task
 
 __all__ = ["SETTINGS", "fit_pathfinder", "prepare_pathfinder"]
@@ -121,7 +122,7 @@ def _run(task: Task, bundle, maxiter: int, rng: np.random.Generator) -> dict[str
         "iterations": int(np.nanmax(niter)) if niter.size else None,
         "lbfgs_niter_mean": float(np.nanmean(niter)) if niter.size else None,
         "pareto_k": float(stats["pareto_k"]) if "pareto_k" in stats else None,
-        "unique_draws": int(np.unique(samples, axis=0).shape[0]),
+        "unique_draws": distinct_rows(samples),
         "seed": seed,
         "model_source": bundle.source,
         "setup_s": float(stats["compile_time"]) if "compile_time" in stats else 0.0,
