@@ -36,6 +36,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from mutation_table import NOT_KILLED, MutationError, load_equivalents, report  # suites/ is on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKSPACE = ROOT / "build" / "mutation"
 EQUIVALENTS = ROOT / "docs" / "mutation_equivalents.toml"  # not suites/: every suites/*.toml is a suite
@@ -43,7 +45,6 @@ MARKER = ".vibench-mutation"  # a workspace this script may delete
 PACKAGES = {"vibench": "vibench", "vibench_vi": "plugins/vibench_vi",
             "vibench_laplace": "plugins/vibench_laplace", "vibench_cavi": "plugins/vibench_cavi"}
 ALSO_COPY = ("README.md", "docs", "suites", "examples")  # read by the tests (README, docs/plugins.md, suite files)
-KILLED = ("killed", "caught by type check")
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ AREAS = (
 #: Test files in no area on purpose: slow, a browser, Dask, PyMC, subprocesses (whose calls mutmut cannot
 #: trace), or no mutated code. A test file in neither list is reported at the start of a run.
 UNSELECTED = ("test_asv", "test_byo", "test_cli_habits", "test_dask_real", "test_docs", "test_example_plugin",
-              "test_executors", "test_faults", "test_lazy_imports", "test_peers", "test_posteriordb", "test_pymc",
+              "test_executors", "test_faults", "test_lazy_imports", "test_mutation_table", "test_peers", "test_posteriordb", "test_pymc",
               "test_pymc_costs", "test_pymc_initvals", "test_reference", "test_registry", "test_report_browser",
               "test_sigint_window")
 
@@ -159,19 +160,10 @@ def pytest_runtest_teardown(item, nextitem):
 '''
 
 
-class MutationError(Exception):
-    """A problem with the arguments or the workspace, reported as one line."""
-
-
 def workspace_path(path: str) -> str:
     """The workspace path of a repository path (``plugins/vibench_vi/x.py`` -> ``vibench_vi/x.py``)."""
     top = next(t for t, source in PACKAGES.items() if path.startswith(source + "/"))
     return top + path[len(PACKAGES[top]):]
-
-
-def module_of(mutant: str) -> str:
-    """The module of a mutant name (``vibench.scoring.kl.x_kl__mutmut_3`` -> ``vibench.scoring.kl``)."""
-    return mutant.partition("__mutmut_")[0].rsplit(".", 1)[0]
 
 
 def candidates() -> list[str]:
@@ -304,20 +296,6 @@ def run_mutmut(workspace: Path, max_children: int, names: list[str]) -> int:
         return 130
 
 
-def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
-    """Mutant name -> why it is equivalent, from ``docs/mutation_equivalents.toml``."""
-    if not path.exists():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise MutationError(f"{path.name}: {exc}") from None
-    for name, reason in data.items():
-        if "__mutmut_" not in name or not isinstance(reason, str) or not reason.strip():
-            raise MutationError(f'{path.name}: want "<mutant name>" = "<reason>", got {name!r} = {reason!r}')
-    return data
-
-
 def results(workspace: Path, files: list[str]) -> dict[str, dict[str, str]]:
     """Repository path -> {mutant name: mutmut status}, from the ``mutants/*.meta`` files."""
     from mutmut.stats import status_by_exit_code
@@ -362,72 +340,10 @@ def recheck(workspace: Path, files: list[str], tests: list[str], max_children: i
     return code
 
 
-COLUMNS = ("killed", "timeout", "survived", "no tests", "not run", "other", "equivalent", "total")
-NOT_KILLED = ("survived", "no tests", "not checked", "suspicious", "segfault", "check was interrupted by user")
-
-
-def tally(statuses: dict[str, str], equivalents: dict[str, str]) -> dict[str, int]:
-    """Counts of ``COLUMNS`` (and ``skipped``) over mutants' statuses; the listed equivalents that survived
-    count as ``equivalent``, other outcomes (suspicious, segfault: a CPU-limit SIGKILL) as ``other``."""
-    c = dict.fromkeys((*COLUMNS, "skipped"), 0)
-    for name, status in statuses.items():
-        if status in KILLED:
-            c["killed"] += 1
-        elif status in ("timeout", "skipped"):
-            c[status] += 1
-        elif name in equivalents:
-            c["equivalent"] += 1
-        elif status in ("survived", "no tests"):
-            c[status] += 1
-        else:
-            c["not run" if status == "not checked" else "other"] += 1
-    c["total"] = len(statuses)
-    return c
-
-
-def score(c: dict[str, int]) -> float | None:
-    """Kill percentage ``(killed + timeout) / (total - skipped - equivalent)``; None without mutants."""
-    scored = c["total"] - c["skipped"] - c["equivalent"]
-    return 100.0 * (c["killed"] + c["timeout"]) / scored if scored else None
-
-
-def report(found: dict[str, dict[str, str]], equivalents: dict[str, str], workspace: Path = DEFAULT_WORKSPACE) -> str:
-    """The score table (modules, areas, "scoring and truth", overall), the survivors and the stale equivalents.
-
-    ``found`` is :func:`results`'s, ``equivalents`` :func:`load_equivalents`'s; ``workspace`` is named in the
-    triage hint.
-    """
-    width = max([len(f) for f in found] + [len("scoring and truth")])
-    head = f"{'module':<{width}}" + "".join(f"{c:>{len(c) + 2}}" for c in COLUMNS) + f"{'kill %':>8}"
-    rule = "-" * len(head)
-
-    def row(label: str, paths: list[str]) -> str:
-        c = tally({k: v for p in paths for k, v in found[p].items()}, equivalents)
-        s = score(c)
-        cells = "".join(f"{c[k]:>{len(k) + 2}}" for k in COLUMNS)
-        return f"{label:<{width}}{cells}" + (f"{s:>8.1f}" if s is not None else f"{'-':>8}")
-
-    lines = [head, rule, *(row(f, [f]) for f in found), rule]
-    for area in AREAS:
-        paths = [f for f in found if area in areas_of(f)]
-        if paths:
-            lines.append(row(f"area {area.name}", paths))
-    core = [f for f in found if any(a.core for a in areas_of(f))]
-    if core:
-        lines.append(row("scoring and truth", core))
-    lines.append(row("overall", list(found)))
-    everything = {k: v for p in found for k, v in found[p].items()}
-    survivors = [(n, s) for n, s in everything.items() if s in NOT_KILLED and n not in equivalents]
-    if survivors:
-        lines += ["", f"{len(survivors)} not killed (triage: cd {workspace} && python -m mutmut show NAME):"]
-        lines += [f"  {n}" + (f"  [{s}]" if s != "survived" else "") for n, s in survivors]
-    modules = {module_of(n) for n in everything}
-    stale = [n for n in equivalents if module_of(n) in modules and everything.get(n, "missing") in
-             (*KILLED, "timeout", "missing")]
-    if stale:
-        lines += ["", "equivalents killed or missing (renumbered? edit docs/mutation_equivalents.toml):"]
-        lines += [f"  {n}  [{everything.get(n, 'missing')}]" for n in stale]
-    return "\n".join(lines)
+def groups(found: dict[str, dict[str, str]]) -> list[tuple[str, list[str]]]:
+    """The table's rows after the modules': each area's files, then those of the core areas."""
+    rows = [(f"area {area.name}", [f for f in found if area in areas_of(f)]) for area in AREAS]
+    return rows + [("scoring and truth", [f for f in found if any(a.core for a in areas_of(f))])]
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -455,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_children < 1:
             raise MutationError(f"--max-children must be at least 1, got {args.max_children}")
         check_mutmut()
-        files, equivalents = select_files(_split(args.only)), load_equivalents()
+        files, equivalents = select_files(_split(args.only)), load_equivalents(EQUIVALENTS)
         workspace = args.workspace.resolve()
         code, started = 0, time.perf_counter()
         if not args.report:
@@ -479,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutation: {exc}", file=sys.stderr)
         return 2
     print()
-    print(report(found, equivalents, workspace))
+    print(report(found, equivalents, groups(found), workspace))
     if not args.report:
         print(f"\nwall time {time.perf_counter() - started:.0f} s with --max-children {args.max_children}")
     if code:
