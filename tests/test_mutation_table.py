@@ -47,7 +47,8 @@ def test_module_of_strips_the_function_and_the_number():
 
 
 def test_report_lists_rows_survivors_and_stale_equivalents(tmp_path):
-    found = {"vibench/scoring/kl.py": statuses(), "vibench/scoring/gates.py": {"vibench.scoring.gates.x_gate__mutmut_1": "killed"}}
+    found = {"vibench/scoring/kl.py": statuses(),
+             "vibench/scoring/gates.py": {"vibench.scoring.gates.x_gate__mutmut_1": "killed"}}
     equivalents = {M + "5": "why", M + "1": "stale", M + "99": "renumbered", "vibench.other.x_f__mutmut_1": "elsewhere"}
     text = report(found, equivalents, [("area scoring", list(found)), ("empty group", [])], tmp_path)
     lines = text.splitlines()
