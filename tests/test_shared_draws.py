@@ -78,3 +78,41 @@ def test_inclusive_kl_averages_over_the_cached_truth_draws(task):
     assert kl_inclusive(wrong, truth, np.random.default_rng(3)) > exact + 20 * se
     fresh = kl_inclusive(right, truth, np.random.default_rng(4), n_draws=500)  # another size: fresh draws
     assert counter == [N_DRAWS, 500] and fresh != first
+
+
+def test_only_a_non_gaussian_q_with_a_density_is_drawn_ahead_and_only_within_the_budget():
+    from vibench.approximation import DrawsApproximation
+    from vibench.scoring.score import KHAT_BUDGET, shared_draws
+
+    rng = np.random.default_rng(5)
+    assert shared_draws(GaussianApproximation(np.zeros(3), sd=np.ones(3)), rng) is None  # closed forms
+    assert shared_draws(DrawsApproximation(rng.normal(size=(2, 50, 3))), rng) is None  # its own draws
+    edge = KHAT_BUDGET // N_DRAWS  # N_DRAWS x d numbers exactly: within the budget
+    within = shared_draws(_DensityQ(np.zeros(edge), np.ones(edge)), rng)
+    assert within is not None and within.x.shape == (N_DRAWS, edge)
+    assert shared_draws(_DensityQ(np.zeros(edge + 1), np.ones(edge + 1)), rng) is None  # k-hat draws fewer
+
+
+class _Float32Q(_DensityQ):
+    def logpdf(self, x):
+        return super().logpdf(x).astype(np.float32)
+
+
+def test_shared_and_cached_log_densities_are_float64_whatever_the_plugin_returns():
+    from vibench.scoring.score import _truth_sample, shared_draws
+
+    q = _Float32Q(np.zeros(3), np.ones(3))
+    assert shared_draws(q, np.random.default_rng(6)).logq.dtype == np.float64
+    base = vibench.get_task("gaussian", dim=3, rho=0.5).truth
+    truth = Truth(kind="exact", mean=base.mean, sd=base.sd,
+                  logpdf=lambda y: base.logpdf(y).astype(np.float32),
+                  sample=lambda n, rng: base.sample(n, rng).astype(np.float32))
+    y, logp = _truth_sample(truth)
+    assert y.dtype == np.float64 and logp.dtype == np.float64
+
+
+def test_the_cached_truth_draws_are_the_same_in_every_process():
+    # every worker builds its own truth: the inclusive KL of one q must not depend on which worker scored it
+    q = _DensityQ(np.full(4, 0.1), np.full(4, 1.3))
+    one, two = (_exact(vibench.get_task("gaussian", dim=4, rho=0.5).truth, []) for _ in range(2))
+    assert kl_inclusive(q, one, np.random.default_rng(7)) == kl_inclusive(q, two, np.random.default_rng(8))
