@@ -116,3 +116,20 @@ def test_the_cached_truth_draws_are_the_same_in_every_process():
     q = _DensityQ(np.full(4, 0.1), np.full(4, 1.3))
     one, two = (_exact(vibench.get_task("gaussian", dim=4, rho=0.5).truth, []) for _ in range(2))
     assert kl_inclusive(q, one, np.random.default_rng(7)) == kl_inclusive(q, two, np.random.default_rng(8))
+
+
+def test_the_inclusive_kl_uses_the_cached_truth_draws_up_to_the_budget_and_the_cells_rng_beyond():
+    from vibench.scoring.score import KHAT_BUDGET
+
+    edge = KHAT_BUDGET // N_DRAWS  # N_DRAWS x d numbers exactly: still cached
+    within = _exact(vibench.get_task("gaussian", dim=edge, rho=0.5).truth, [])
+    q = _DensityQ(np.zeros(edge), np.full(edge, 1.1))
+    assert kl_inclusive(q, within, np.random.default_rng(9)) == kl_inclusive(q, within, np.random.default_rng(10))
+    base = vibench.get_task("gaussian", dim=edge + 1, rho=0.5)
+    counter: list = []
+    task = dataclasses.replace(base, truth=_exact(base.truth, counter))
+    wide = _DensityQ(np.zeros(edge + 1), np.full(edge + 1, 1.1))
+    row = evaluate(wide, task, np.random.default_rng(11), family="meanfield")  # past the budget: fresh draws
+    # (the other sample call is the distance's truth frame, built once per task)
+    assert counter.count(N_DRAWS) == 1 and "_vibench_inclusive" not in task.truth.__dict__
+    assert row["kl_inclusive"] is not None and np.isfinite(row["kl_inclusive"])
