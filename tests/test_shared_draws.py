@@ -133,3 +133,14 @@ def test_the_inclusive_kl_uses_the_cached_truth_draws_up_to_the_budget_and_the_c
     # (the other sample call is the distance's truth frame, built once per task)
     assert counter.count(N_DRAWS) == 1 and "_vibench_inclusive" not in task.truth.__dict__
     assert row["kl_inclusive"] is not None and np.isfinite(row["kl_inclusive"])
+
+
+def test_k_hat_of_the_shared_draws_is_k_hat_of_the_same_draws_taken_by_psis_khat(task):
+    from vibench.scoring.score import psis_khat, shared_draws
+
+    for scale, flagged in ((1.1, False), (0.4, True)):  # q wider than p, then far narrower: k-hat > 0.7
+        q = _DensityQ(task.truth.mean, scale * task.truth.sd)
+        own = psis_khat(q, task.log_density, np.random.default_rng(12))
+        shared = psis_khat(q, task.log_density, np.random.default_rng(0),
+                           draws=shared_draws(q, np.random.default_rng(12)))  # the same numbers, drawn ahead
+        assert shared == own and (own > 0.7) is flagged
