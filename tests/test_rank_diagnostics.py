@@ -38,7 +38,7 @@ def _awkward_draws(rng: np.random.Generator, chains: int, draws: int) -> np.ndar
     return x
 
 
-@pytest.mark.parametrize("draws", [2 * MIN_DRAWS_PER_CHAIN, 2 * MIN_DRAWS_PER_CHAIN + 1, 41])
+@pytest.mark.parametrize("draws", [2 * MIN_DRAWS_PER_CHAIN - 1, 2 * MIN_DRAWS_PER_CHAIN, 2 * MIN_DRAWS_PER_CHAIN + 1, 41])
 def test_split_chain_stats_equal_arviz(draws, monkeypatch):
     x = _awkward_draws(np.random.default_rng(draws), 4, draws)
     seen = {}
