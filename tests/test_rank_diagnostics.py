@@ -38,9 +38,12 @@ def _awkward_draws(rng: np.random.Generator, chains: int, draws: int) -> np.ndar
     return x
 
 
-@pytest.mark.parametrize("draws", [2 * MIN_DRAWS_PER_CHAIN - 1, 2 * MIN_DRAWS_PER_CHAIN, 2 * MIN_DRAWS_PER_CHAIN + 1, 41])
-def test_split_chain_stats_equal_arviz(draws, monkeypatch):
-    x = _awkward_draws(np.random.default_rng(draws), 4, draws)
+# 2 MIN - 1 draws: split chains too short for the one-pass path, so ArviZ's methods run coordinate by coordinate
+@pytest.mark.parametrize(("chains", "draws"), [(4, 2 * MIN_DRAWS_PER_CHAIN - 1), (2, 2 * MIN_DRAWS_PER_CHAIN - 1),
+                                               (4, 2 * MIN_DRAWS_PER_CHAIN), (4, 2 * MIN_DRAWS_PER_CHAIN + 1),
+                                               (2, 41), (4, 41)])
+def test_split_chain_stats_equal_arviz(chains, draws, monkeypatch):
+    x = _awkward_draws(np.random.default_rng(draws), chains, draws)
     seen = {}
     real = diagnostics._mcse_sd
 
@@ -61,10 +64,11 @@ def test_split_chain_stats_equal_arviz(draws, monkeypatch):
     assert ours.rhat[7] > 1.3 > ours.rhat[0]  # the misplaced chain is flagged, the sound coordinate is not
 
 
-def test_one_chain_has_no_rhat_but_a_bulk_ess():
-    x = np.random.default_rng(2).normal(size=(1, 40, 3))
+@pytest.mark.parametrize("draws", [2 * MIN_DRAWS_PER_CHAIN - 1, 40])
+def test_one_chain_has_no_rhat_but_a_bulk_ess(draws):
+    x = np.random.default_rng(2).normal(size=(1, draws, 3))
     ours = chain_stats(x)
-    assert np.all(np.isnan(ours.rhat))
+    assert ours.rhat.shape == (3,) and ours.rhat.dtype == np.float64 and np.all(np.isnan(ours.rhat))
     theirs = _arviz(x)
     for key in ("ess_bulk", "ess_tail", "mcse_mean"):
         np.testing.assert_allclose(getattr(ours, key), theirs[key], rtol=1e-12, err_msg=key)
