@@ -41,9 +41,11 @@ def _awkward_draws(rng: np.random.Generator, chains: int, draws: int) -> np.ndar
 # 2 MIN - 1 draws: split chains too short for the one-pass path, so ArviZ's methods run coordinate by coordinate
 @pytest.mark.parametrize(("chains", "draws"), [(4, 2 * MIN_DRAWS_PER_CHAIN - 1), (2, 2 * MIN_DRAWS_PER_CHAIN - 1),
                                                (4, 2 * MIN_DRAWS_PER_CHAIN), (4, 2 * MIN_DRAWS_PER_CHAIN + 1),
-                                               (2, 41), (4, 41)])
+                                               (2, 41), (4, 41), (4, 40)])
 def test_split_chain_stats_equal_arviz(chains, draws, monkeypatch):
     x = _awkward_draws(np.random.default_rng(draws), chains, draws)
+    if draws == 40:  # blocks of 3 coordinates (the last one of 2): every field is concatenated in order
+        monkeypatch.setattr(diagnostics, "_RANK_CHUNK", 3 * chains * draws + 1)
     seen = {}
     real = diagnostics._mcse_sd
 

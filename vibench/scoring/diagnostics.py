@@ -109,8 +109,12 @@ def chain_stats(samples: np.ndarray) -> ChainStats:
             return np.asarray(result, dtype=float).reshape(-1)
 
         if samples.shape[1] // 2 >= MIN_DRAWS_PER_CHAIN:  # the split chains are long enough for ArviZ's checks
-            rhat, ess_bulk, ess_tail, mcse_mean, ess_sd = _split_chain_stats(values, array_stats,
-                                                                             multichain=samples.shape[0] >= 2)
+            # a block of coordinates at a time: each transform is a copy of the block (emcee at d = 1000
+            # stores 24,024 draws per coordinate, and whole-array copies took the peak to 1.6 GB)
+            step = max(1, _RANK_CHUNK // (samples.shape[0] * samples.shape[1]))
+            blocks = [_split_chain_stats(values[start:start + step], array_stats, multichain=samples.shape[0] >= 2)
+                      for start in range(0, len(values), step)]
+            rhat, ess_bulk, ess_tail, mcse_mean, ess_sd = (np.concatenate(field) for field in zip(*blocks))
         else:
             rhat = get(array_stats.rhat(values)) if samples.shape[0] >= 2 else np.full(samples.shape[2], np.nan)
             ess_bulk = get(array_stats.ess(values, method="bulk"))
@@ -180,8 +184,8 @@ def _split_chain_stats(values: np.ndarray, array_stats, multichain: bool) -> tup
     return rhat_max, ess_bulk, ess_tail, mcse_mean, ess_sd
 
 
-#: Numbers per chunk of :func:`_z_scale` (a d x n rank array and its temporaries would be several 190 MB arrays
-#: at d = 1000 with 24,000 draws per coordinate).
+#: Numbers per block of coordinates of :func:`chain_stats`' one-pass path and per chunk of :func:`_z_scale` (a
+#: d x n rank array and its temporaries would be several 190 MB arrays at d = 1000 with 24,000 draws per coordinate).
 _RANK_CHUNK = 2_000_000
 
 
