@@ -36,7 +36,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from mutation_table import NOT_KILLED, MutationError, load_equivalents, report  # suites/ is on sys.path
+if __package__:  # imported, as asv's benchmark discovery imports every module of suites/
+    from .mutation_table import NOT_KILLED, MutationError, load_equivalents, report
+else:  # run as a script, python suites/mutation.py: suites/ is sys.path[0]
+    from mutation_table import NOT_KILLED, MutationError, load_equivalents, report
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKSPACE = ROOT / "build" / "mutation"
