@@ -109,8 +109,8 @@ def chain_stats(samples: np.ndarray) -> ChainStats:
             return np.asarray(result, dtype=float).reshape(-1)
 
         if samples.shape[1] // 2 >= MIN_DRAWS_PER_CHAIN:  # the split chains are long enough for ArviZ's checks
-            # a block of coordinates at a time: each transform is a copy of the block (emcee at d = 1000
-            # stores 24,024 draws per coordinate, and whole-array copies took the peak to 1.6 GB)
+            # a block of coordinates at a time: each transform is a copy of the block (emcee at d = 1000 stores
+            # 24,024 draws per coordinate; whole-array copies took the peak to 1.25 GB, suites/bench_chain_stats.py)
             step = max(1, _RANK_CHUNK // (samples.shape[0] * samples.shape[1]))
             blocks = [_split_chain_stats(values[start:start + step], array_stats, multichain=samples.shape[0] >= 2)
                       for start in range(0, len(values), step)]
