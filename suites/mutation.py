@@ -2,7 +2,8 @@
 
 ::
 
-    python suites/mutation.py [--only GLOB] [--tests FILE] [--max-children 1] [--resume] [--report] [--recheck] [MUTANT ...]
+    python suites/mutation.py [--only GLOB] [--tests FILE] [--max-children 1] [--resume] [--report] [--recheck]
+                               [--fingerprint] [MUTANT ...]
 
 mutmut copies its ``source_paths`` into ``mutants/`` and derives module names
 from file paths, but the built-in plugins live in ``plugins/vibench_<name>/``
@@ -37,13 +38,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 if __package__:  # imported, as asv's benchmark discovery imports every module of suites/
-    from .mutation_table import NOT_KILLED, MutationError, load_equivalents, report
+    from . import mutation_table as table
 else:  # run as a script, python suites/mutation.py: suites/ is sys.path[0]
-    from mutation_table import NOT_KILLED, MutationError, load_equivalents, report
+    import mutation_table as table
+NOT_KILLED, MutationError = table.NOT_KILLED, table.MutationError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKSPACE = ROOT / "build" / "mutation"
 EQUIVALENTS = ROOT / "docs" / "mutation_equivalents.toml"  # not suites/: every suites/*.toml is a suite
+FINGERPRINTS = ROOT / "docs" / "mutation_fingerprints.json"  # what each listed equivalent was when listed
 MARKER = ".vibench-mutation"  # a workspace this script may delete
 PACKAGES = {"vibench": "vibench", "vibench_vi": "plugins/vibench_vi",
             "vibench_laplace": "plugins/vibench_laplace", "vibench_cavi": "plugins/vibench_cavi"}
@@ -313,6 +316,16 @@ def results(workspace: Path, files: list[str]) -> dict[str, dict[str, str]]:
     return found
 
 
+def current_fingerprints(workspace: Path, files: list[str]) -> dict[str, str]:
+    """Mutant name -> fingerprint (:func:`mutation_table.fingerprints`) of the mutated copies in the workspace."""
+    out = {}
+    for f in files:
+        mutated = workspace / "mutants" / workspace_path(f)
+        if mutated.exists():
+            out.update(table.fingerprints(mutated.read_text(), workspace_path(f)[:-3].replace("/", ".")))
+    return out
+
+
 def recheck(workspace: Path, files: list[str], tests: list[str], max_children: int,
             equivalents: dict[str, str]) -> int:
     """Run the survivors and the unfinished mutants of ``workspace`` against today's tests (those of the
@@ -370,15 +383,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="only print the table of the previous run")
     parser.add_argument("--recheck", action="store_true",
                         help="re-run the previous run's survivors against the current tests, in a second workspace")
+    parser.add_argument("--fingerprint", action="store_true",
+                        help="record what the listed equivalents of these files are now (after reading them)")
     args = parser.parse_args(argv)
     try:
         if args.max_children < 1:
             raise MutationError(f"--max-children must be at least 1, got {args.max_children}")
         check_mutmut()
-        files, equivalents = select_files(_split(args.only)), load_equivalents(EQUIVALENTS)
+        files, equivalents = select_files(_split(args.only)), table.load_equivalents(EQUIVALENTS)
+        recorded = table.load_fingerprints(FINGERPRINTS)
         workspace = args.workspace.resolve()
         code, started = 0, time.perf_counter()
-        if not args.report:
+        if not args.report and not args.fingerprint:
             tests = select_tests(files, _split(args.tests))
             for test in [] if args.tests else unmapped_tests():
                 print(f"mutation: {test} is in no area: add it to AREAS or UNSELECTED in suites/mutation.py")
@@ -398,9 +414,17 @@ def main(argv: list[str] | None = None) -> int:
     except MutationError as exc:
         print(f"mutation: {exc}", file=sys.stderr)
         return 2
+    current = current_fingerprints(workspace, files)
+    if args.fingerprint:
+        merged = table.recorded_fingerprints(recorded, current, equivalents)
+        FINGERPRINTS.write_text(json.dumps(merged, indent=0, ensure_ascii=False) + "\n")
+        print(f"mutation: {sum(n in current for n in merged)} fingerprints of listed equivalents written to "
+              f"{FINGERPRINTS.relative_to(ROOT)} ({len(merged)} in all)")
+        recorded = merged
     print()
-    print(report(found, equivalents, groups(found), workspace))
-    if not args.report:
+    print(table.report(found, equivalents, groups(found), workspace,
+                       table.changed_equivalents(current, recorded, equivalents)))
+    if not (args.report or args.fingerprint):
         print(f"\nwall time {time.perf_counter() - started:.0f} s with --max-children {args.max_children}")
     if code:
         print(f"mutmut exited with {code}: the table holds the verdicts reached so far", file=sys.stderr)

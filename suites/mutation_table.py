@@ -6,6 +6,9 @@ mutation scores rest on is tested on its own (tests/test_mutation_table.py).
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import json
 import tomllib
 from pathlib import Path
 from typing import Sequence
@@ -34,6 +37,48 @@ def load_equivalents(path: Path) -> dict[str, str]:
         if "__mutmut_" not in name or not isinstance(reason, str) or not reason.strip():
             raise MutationError(f'{path.name}: want "<mutant name>" = "<reason>", got {name!r} = {reason!r}')
     return data
+
+
+def fingerprints(source: str, module: str) -> dict[str, str]:
+    """Mutant name -> a hash of what the mutant is: its function's arguments and body, not its name or number.
+
+    ``source`` is a mutated file of mutmut's ``mutants/`` (every mutant is a function ``<name>__mutmut_<N>``,
+    a method's inside its class). mutmut numbers the mutants of a function in order, so editing the function
+    gives a listed number to another mutant; a listed equivalent whose hash has changed must be read again.
+    Comments and formatting do not count (the body is compared as ``ast.unparse`` prints it).
+    """
+    out = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and "__mutmut_" in node.name:
+            if node.name.rpartition("__mutmut_")[2].isdigit():
+                text = ast.unparse(node.args) + "\n" + "\n".join(ast.unparse(statement) for statement in node.body)
+                out[f"{module}.{node.name}"] = hashlib.sha1(text.encode()).hexdigest()[:12]
+    return out
+
+
+def load_fingerprints(path: Path) -> dict[str, str]:
+    """The recorded fingerprints of listed equivalents (``docs/mutation_fingerprints.json``), or none."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise MutationError(f"{path.name}: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise MutationError(f"{path.name}: want an object of mutant name -> fingerprint")
+    return data
+
+
+def recorded_fingerprints(recorded: dict[str, str], current: dict[str, str],
+                          equivalents: dict[str, str]) -> dict[str, str]:
+    """``recorded`` updated with the ``current`` fingerprints of the listed equivalents; unlisted names dropped."""
+    merged = {**recorded, **{n: h for n, h in current.items() if n in equivalents}}
+    return {n: merged[n] for n in sorted(merged) if n in equivalents}
+
+
+def changed_equivalents(current: dict[str, str], recorded: dict[str, str], equivalents: dict[str, str]) -> list[str]:
+    """Listed equivalents whose mutant is no longer the one fingerprinted when it was listed."""
+    return [n for n in equivalents if n in current and n in recorded and current[n] != recorded[n]]
 
 
 COLUMNS = ("killed", "timeout", "survived", "no tests", "not run", "other", "equivalent", "total")
@@ -66,12 +111,13 @@ def score(c: dict[str, int]) -> float | None:
 
 
 def report(found: dict[str, dict[str, str]], equivalents: dict[str, str], groups: Sequence[tuple[str, list[str]]],
-           workspace: Path) -> str:
+           workspace: Path, changed: Sequence[str] = ()) -> str:
     """The score table (modules, then ``groups`` and overall), the survivors and the stale equivalents.
 
     ``found`` maps repository paths to {mutant name: mutmut status}; ``equivalents`` is
     :func:`load_equivalents`'s; ``groups`` are (label, paths) rows after the modules' (the areas and
-    "scoring and truth"); ``workspace`` is named in the triage hint.
+    "scoring and truth"); ``workspace`` is named in the triage hint; ``changed`` are the listed equivalents
+    whose fingerprint differs from the recorded one (:func:`changed_equivalents`).
     """
     width = max([len(f) for f in found] + [len(label) for label, _ in groups] + [len("overall")])
     head = f"{'module':<{width}}" + "".join(f"{c:>{len(c) + 2}}" for c in COLUMNS) + f"{'kill %':>8}"
@@ -97,4 +143,8 @@ def report(found: dict[str, dict[str, str]], equivalents: dict[str, str], groups
     if stale:
         lines += ["", "equivalents killed or missing (renumbered? edit docs/mutation_equivalents.toml):"]
         lines += [f"  {n}  [{everything.get(n, 'missing')}]" for n in stale]
+    if changed:
+        lines += ["", "equivalents whose mutant changed since they were listed (read each against its diff, "
+                  "fix docs/mutation_equivalents.toml, then --fingerprint):"]
+        lines += [f"  {n}  [{everything.get(n, 'missing')}]" for n in changed]
     return "\n".join(lines)

@@ -16,7 +16,9 @@ SUITES = Path(__file__).resolve().parent.parent / "suites"
 if str(SUITES) not in sys.path:
     sys.path.insert(0, str(SUITES))
 
-from mutation_table import MutationError, load_equivalents, module_of, report, score, tally  # noqa: E402
+from mutation_table import (  # noqa: E402
+    MutationError, changed_equivalents, fingerprints, load_equivalents, load_fingerprints, module_of,
+    recorded_fingerprints, report, score, tally)
 
 M = "vibench.scoring.kl.x_kl_mc__mutmut_"
 
@@ -75,3 +77,67 @@ def test_load_equivalents_wants_names_and_reasons(tmp_path):
         path.write_text(bad)
         with pytest.raises(MutationError, match="eq.toml"):
             load_equivalents(path)
+
+
+BEFORE = """
+def x_f__mutmut_orig(a, b=2):
+    return a + b
+
+def x_f__mutmut_1(a, b=2):
+    return a - b
+
+def x_f__mutmut_2(a, b=2):
+    return a + b * 3
+
+class C:
+    def xǁCǁm__mutmut_1(self):
+        return None
+"""
+
+# the function gained a line: mutmut's mutant 1 is now another mutation, the old "a - b" is mutant 2
+AFTER = """
+def x_f__mutmut_orig(a, b=2):
+    a = abs(a)
+    return a + b
+
+def x_f__mutmut_1(a, b=2):
+    a = None
+    return a + b
+
+def x_f__mutmut_2(a, b=2):
+    a = abs(a)
+    return a - b   # a comment and spacing do not count
+
+class C:
+    def xǁCǁm__mutmut_1(self):
+        return None
+"""
+
+
+def test_fingerprints_name_each_mutant_by_module_and_hash_its_arguments_and_body():
+    before = fingerprints(BEFORE, "pkg.mod")
+    assert sorted(before) == ["pkg.mod.x_f__mutmut_1", "pkg.mod.x_f__mutmut_2", "pkg.mod.xǁCǁm__mutmut_1"]
+    assert len(set(before.values())) == 3
+    same_body = fingerprints(BEFORE.replace("x_f__mutmut_1", "x_f__mutmut_7"), "pkg.mod")
+    assert same_body["pkg.mod.x_f__mutmut_7"] == before["pkg.mod.x_f__mutmut_1"]  # the number is not hashed
+    other_default = fingerprints(BEFORE.replace("def x_f__mutmut_1(a, b=2)", "def x_f__mutmut_1(a, b=3)"), "pkg.mod")
+    assert other_default["pkg.mod.x_f__mutmut_1"] != before["pkg.mod.x_f__mutmut_1"]  # arguments are
+
+
+def test_a_renumbered_equivalent_is_reported_and_a_recorded_one_that_stayed_is_not(tmp_path):
+    equivalents = {"pkg.mod.x_f__mutmut_1": "a - b: why", "pkg.mod.xǁCǁm__mutmut_1": "why"}
+    recorded = recorded_fingerprints({"pkg.old.x_g__mutmut_1": "abc"}, fingerprints(BEFORE, "pkg.mod"), equivalents)
+    assert sorted(recorded) == sorted(equivalents)  # only listed equivalents; an unlisted name is dropped
+    now = fingerprints(AFTER, "pkg.mod")
+    assert changed_equivalents(now, recorded, equivalents) == ["pkg.mod.x_f__mutmut_1"]
+    assert changed_equivalents(fingerprints(BEFORE, "pkg.mod"), recorded, equivalents) == []
+    assert changed_equivalents(now, {}, equivalents) == []  # nothing recorded: nothing to compare
+    found = {"pkg/mod.py": {"pkg.mod.x_f__mutmut_1": "survived", "pkg.mod.xǁCǁm__mutmut_1": "survived"}}
+    text = report(found, equivalents, [], tmp_path, changed_equivalents(now, recorded, equivalents))
+    assert "pkg.mod.x_f__mutmut_1  [survived]" in text.split("changed since they were listed", 1)[1]
+    path = tmp_path / "prints.json"
+    assert load_fingerprints(path) == {}
+    for bad in ("{", '["a"]', '{"a": 1}'):
+        path.write_text(bad)
+        with pytest.raises(MutationError, match="prints.json"):
+            load_fingerprints(path)
