@@ -11,7 +11,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 KILLED = ("killed", "caught by type check")
 
@@ -25,14 +25,19 @@ def module_of(mutant: str) -> str:
     return mutant.partition("__mutmut_")[0].rsplit(".", 1)[0]
 
 
-def load_equivalents(path: Path) -> dict[str, str]:
-    """Mutant name -> why it is equivalent, from ``docs/mutation_equivalents.toml``."""
+def _read(path: Path, parse: Callable[[str], Any], error: type[Exception]) -> Any:
+    """``parse`` of the file's text, ``{}`` if there is no file; a parse error as a one-line MutationError."""
     if not path.exists():
         return {}
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
+        return parse(path.read_text())
+    except error as exc:
         raise MutationError(f"{path.name}: {exc}") from None
+
+
+def load_equivalents(path: Path) -> dict[str, str]:
+    """Mutant name -> why it is equivalent, from ``docs/mutation_equivalents.toml``."""
+    data = _read(path, tomllib.loads, tomllib.TOMLDecodeError)
     for name, reason in data.items():
         if "__mutmut_" not in name or not isinstance(reason, str) or not reason.strip():
             raise MutationError(f'{path.name}: want "<mutant name>" = "<reason>", got {name!r} = {reason!r}')
@@ -58,12 +63,7 @@ def fingerprints(source: str, module: str) -> dict[str, str]:
 
 def load_fingerprints(path: Path) -> dict[str, str]:
     """The recorded fingerprints of listed equivalents (``docs/mutation_fingerprints.json``), or none."""
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise MutationError(f"{path.name}: {exc}") from None
+    data = _read(path, json.loads, json.JSONDecodeError)
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise MutationError(f"{path.name}: want an object of mutant name -> fingerprint")
     return data
