@@ -184,8 +184,8 @@ def _split_chain_stats(values: np.ndarray, array_stats, multichain: bool) -> tup
     return rhat_max, ess_bulk, ess_tail, mcse_mean, ess_sd
 
 
-#: Numbers per block of coordinates of :func:`chain_stats`' one-pass path and per chunk of :func:`_z_scale` (a
-#: d x n rank array and its temporaries would be several 190 MB arrays at d = 1000 with 24,000 draws per coordinate).
+#: Numbers per block of coordinates of :func:`chain_stats`' one-pass path: each transform of a block is a copy of
+#: it (whole-array copies at d = 1000 with 24,000 draws per coordinate were several 190 MB arrays).
 _RANK_CHUNK = 2_000_000
 
 
@@ -195,31 +195,29 @@ def _z_scale(values: np.ndarray) -> np.ndarray:
     The same numbers as ``arviz_stats``' ``_z_scale`` (``rankdata(method="average")``,
     ``(r - 3/8) / (n + 1/4)``, ``norm.ppf``): ties get their average rank, and a
     coordinate with any NaN is NaN (ArviZ's validity check returns NaN for it).
-    Average ranks do not need a stable sort, so one ``argsort`` per chunk of
+    Average ranks do not need a stable sort, so one ``argsort`` of all the
     coordinates replaces ``rankdata``'s merge sort, and ``scipy.special.ndtri``
     (the probit ``norm.ppf`` evaluates) replaces ``norm.ppf``'s per-call checks.
+    Its memory is bounded by the caller: :func:`chain_stats` passes a block of
+    about :data:`_RANK_CHUNK` numbers at a time.
     """
     from scipy.special import ndtri
 
     flat = values.reshape(len(values), -1)
     n = flat.shape[1]
+    order = np.argsort(flat, axis=1)
+    ordered = np.take_along_axis(flat, order, axis=1)
+    new_value = np.ones(flat.shape, dtype=bool)  # where a run of tied values begins, row by row
+    new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    new_value = new_value.reshape(-1)
+    starts = np.flatnonzero(new_value)  # each run's first position in the flattened array
+    ends = np.append(starts[1:], new_value.size)  # one past its last
+    # a run's average 1-based rank within its row, back-transformed (Blom) and probit, once per run
+    mean_rank = (starts + ends - 1) / 2.0 + 1.0 - (starts // n) * n
+    per_run = ndtri((mean_rank - 0.375) / (n + 0.25))
     out = np.empty(flat.shape)
-    step = max(1, _RANK_CHUNK // max(n, 1))
-    for start in range(0, len(flat), step):
-        block = flat[start:start + step]
-        order = np.argsort(block, axis=1)
-        ordered = np.take_along_axis(block, order, axis=1)
-        new_value = np.ones(block.shape, dtype=bool)  # where a run of tied values begins, row by row
-        new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-        new_value = new_value.reshape(-1)
-        starts = np.flatnonzero(new_value)  # each run's first position in the flattened block
-        ends = np.append(starts[1:], new_value.size)  # one past its last
-        # a run's average 1-based rank within its row, back-transformed (Blom) and probit, once per run
-        mean_rank = (starts + ends - 1) / 2.0 + 1.0 - (starts // n) * n
-        per_run = ndtri((mean_rank - 0.375) / (n + 0.25))
-        z = out[start:start + step]
-        np.put_along_axis(z, order, per_run[np.cumsum(new_value) - 1].reshape(block.shape), axis=1)
-        z[np.isnan(block).any(axis=1)] = np.nan
+    np.put_along_axis(out, order, per_run[np.cumsum(new_value) - 1].reshape(flat.shape), axis=1)
+    out[np.isnan(flat).any(axis=1)] = np.nan
     return out.reshape(values.shape)
 
 
