@@ -251,13 +251,16 @@ def results(workspace: Path, files: list[str]) -> dict[str, dict[str, str]]:
     return found
 
 
-def current_fingerprints(workspace: Path, files: list[str]) -> dict[str, str]:
-    """Mutant name -> fingerprint (:func:`mutation_table.fingerprints`) of the mutated copies in the workspace."""
+def current_fingerprints(workspace: Path, files: list[str], modules: set[str] | None = None) -> dict[str, str]:
+    """Mutant name -> fingerprint (:func:`mutation_table.fingerprints`) of the mutated copies in the workspace.
+
+    Only the files of ``modules`` (all if None) are parsed: a mutated copy is the whole module again per mutant.
+    """
     out = {}
     for f in files:
-        mutated = workspace / "mutants" / workspace_path(f)
-        if mutated.exists():
-            out.update(table.fingerprints(mutated.read_text(), workspace_path(f)[:-3].replace("/", ".")))
+        mutated, module = workspace / "mutants" / workspace_path(f), workspace_path(f)[:-3].replace("/", ".")
+        if mutated.exists() and (modules is None or module in modules):
+            out.update(table.fingerprints(mutated.read_text(), module))
     return out
 
 
@@ -349,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     except MutationError as exc:
         print(f"mutation: {exc}", file=sys.stderr)
         return 2
-    current = current_fingerprints(workspace, files)
+    current = current_fingerprints(workspace, files,
+                                   None if args.fingerprint else {table.module_of(n) for n in recorded})
     if args.fingerprint:
         merged = table.recorded_fingerprints(recorded, current, equivalents)
         FINGERPRINTS.write_text(json.dumps(merged, indent=0, ensure_ascii=False) + "\n")
