@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import vibench
-from vibench.approximation import Approximation, GaussianApproximation
+from vibench.approximation import Approximation, DrawsApproximation, GaussianApproximation
 from vibench.scoring.kl import gaussian_kl
-from vibench.scoring.score import N_DRAWS, evaluate, kl_inclusive
+from vibench.scoring.score import (KHAT_BUDGET, N_DRAWS, _truth_sample, evaluate, kl_inclusive, psis_khat,
+                                   shared_draws)
 from vibench.truth import Truth
 
 
@@ -81,9 +82,6 @@ def test_inclusive_kl_averages_over_the_cached_truth_draws(task):
 
 
 def test_only_a_non_gaussian_q_with_a_density_is_drawn_ahead_and_only_within_the_budget():
-    from vibench.approximation import DrawsApproximation
-    from vibench.scoring.score import KHAT_BUDGET, shared_draws
-
     rng = np.random.default_rng(5)
     assert shared_draws(GaussianApproximation(np.zeros(3), sd=np.ones(3)), rng) is None  # closed forms
     assert shared_draws(DrawsApproximation(rng.normal(size=(2, 50, 3))), rng) is None  # its own draws
@@ -99,8 +97,6 @@ class _Float32Q(_DensityQ):
 
 
 def test_shared_and_cached_log_densities_are_float64_whatever_the_plugin_returns():
-    from vibench.scoring.score import _truth_sample, shared_draws
-
     q = _Float32Q(np.zeros(3), np.ones(3))
     assert shared_draws(q, np.random.default_rng(6)).logq.dtype == np.float64
     base = vibench.get_task("gaussian", dim=3, rho=0.5).truth
@@ -119,8 +115,6 @@ def test_the_cached_truth_draws_are_the_same_in_every_process():
 
 
 def test_the_inclusive_kl_uses_the_cached_truth_draws_up_to_the_budget_and_the_cells_rng_beyond():
-    from vibench.scoring.score import KHAT_BUDGET
-
     edge = KHAT_BUDGET // N_DRAWS  # N_DRAWS x d numbers exactly: still cached
     within = _exact(vibench.get_task("gaussian", dim=edge, rho=0.5).truth, [])
     q = _DensityQ(np.zeros(edge), np.full(edge, 1.1))
@@ -136,8 +130,6 @@ def test_the_inclusive_kl_uses_the_cached_truth_draws_up_to_the_budget_and_the_c
 
 
 def test_k_hat_of_the_shared_draws_is_k_hat_of_the_same_draws_taken_by_psis_khat(task):
-    from vibench.scoring.score import psis_khat, shared_draws
-
     for scale, flagged in ((1.1, False), (0.4, True)):  # q wider than p, then far narrower: k-hat > 0.7
         q = _DensityQ(task.truth.mean, scale * task.truth.sd)
         own = psis_khat(q, task.log_density, np.random.default_rng(12))
