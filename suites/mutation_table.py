@@ -50,13 +50,14 @@ def fingerprints(source: str, module: str) -> dict[str, str]:
     ``source`` is a mutated file of mutmut's ``mutants/`` (every mutant is a function ``<name>__mutmut_<N>``,
     a method's inside its class). mutmut numbers the mutants of a function in order, so editing the function
     gives a listed number to another mutant; a listed equivalent whose hash has changed must be read again.
-    Comments and formatting do not count (the body is compared as ``ast.unparse`` prints it).
+    Comments, docstrings and formatting do not count (the body is compared as ``ast.unparse`` prints it).
     """
     out = {}
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and "__mutmut_" in node.name:
             if node.name.rpartition("__mutmut_")[2].isdigit():
-                text = ast.unparse(node.args) + "\n" + "\n".join(ast.unparse(statement) for statement in node.body)
+                body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+                text = ast.unparse(node.args) + "\n" + "\n".join(ast.unparse(statement) for statement in body)
                 out[f"{module}.{node.name}"] = hashlib.sha1(text.encode()).hexdigest()[:12]
     return out
 

@@ -120,6 +120,9 @@ def test_fingerprints_name_each_mutant_by_module_and_hash_its_arguments_and_body
     assert len(set(before.values())) == 3
     same_body = fingerprints(BEFORE.replace("x_f__mutmut_1", "x_f__mutmut_7"), "pkg.mod")
     assert same_body["pkg.mod.x_f__mutmut_7"] == before["pkg.mod.x_f__mutmut_1"]  # the number is not hashed
+    head = "def x_f__mutmut_1(a, b=2):\n"
+    documented = fingerprints(BEFORE.replace(head, head + '    """Doc."""\n'), "pkg.mod")
+    assert documented == before  # a docstring is not the mutant
     other_default = fingerprints(BEFORE.replace("def x_f__mutmut_1(a, b=2)", "def x_f__mutmut_1(a, b=3)"), "pkg.mod")
     assert other_default["pkg.mod.x_f__mutmut_1"] != before["pkg.mod.x_f__mutmut_1"]  # arguments are
 
