@@ -161,6 +161,20 @@ def test_truth_frame_is_built_once_per_truth_and_the_same_for_every_build_of_the
         np.testing.assert_array_equal(truth_frame(two).sorted_truth, frame.sorted_truth)
 
 
+@pytest.mark.parametrize("kind", ["dense", "banded"])
+def test_the_frames_directions_are_contiguous_and_whiten_the_truth(kind):
+    """Every cell multiplies by the directions; a reversed view (the banded whitening's) makes each product copy
+    them (BLAS takes no negative strides), so the frame holds them contiguous, with the same numbers."""
+    truth = _truth(kind)
+    frame = truth_frame(truth)
+    assert frame.random.flags.c_contiguous
+    u = np.random.default_rng([7, D]).standard_normal((D, frame.random.shape[1]))
+    u /= np.linalg.norm(u, axis=0)
+    np.testing.assert_allclose(frame.random, truth.whiten_directions(u), rtol=1e-12, atol=0)
+    cov = truth.cov if kind == "dense" else np.linalg.inv(truth.precision.dense())
+    np.testing.assert_allclose(frame.random.T @ cov @ frame.random, u.T @ u, atol=1e-10)  # unit sd projections
+
+
 def test_the_exact_projected_law_starts_at_analytic_min_dim():
     from vibench.scoring.distance import ANALYTIC_MIN_DIM
 
