@@ -60,7 +60,7 @@ AREAS = (
 
 #: Test files in no area on purpose: slow, a browser, Dask, PyMC, subprocesses (whose calls mutmut cannot
 #: trace), or no mutated code. A test file in neither list is reported at the start of a run.
-UNSELECTED = ("test_asv", "test_byo", "test_cli_habits", "test_dask_real", "test_docs", "test_example_plugin",
+UNSELECTED = ("test_asv", "test_bench_scale", "test_byo", "test_cli_habits", "test_dask_real", "test_docs", "test_example_plugin",
               "test_executors", "test_faults", "test_lazy_imports", "test_mutation_table", "test_peers",
               "test_posteriordb", "test_pymc",
               "test_pymc_costs", "test_pymc_initvals", "test_reference", "test_registry", "test_report_browser",
