@@ -20,6 +20,10 @@ d = 10 Laplace fit takes 0.35 s on a 2-core machine instead of 0.002 s), builds 
 ``method.prepare`` (compiling a PyMC model) and one untimed fit, so compiling
 and first-use JIT are not the method's speed.
 
+``Score.time_score`` is the wall time of one ``vibench.evaluate`` of that fit,
+with the truth's scoring frame already built (what every further cell of a
+task pays).
+
 ``Accuracy`` tracks what the fits reached. Its values come from ``setup_cache``:
 every cell of the grid run once per seed by ``vibench.runner.run_cell`` (the
 rows ``vibench run`` writes), so tracking accuracy never fits again and timing
@@ -141,6 +145,28 @@ class Fit(_Grid):
 
     def peakmem_fit(self, task, dim, method):
         self.method.fit(self.task, self.cell.budget, self._rng())
+
+
+class Score(Fit):
+    """Scoring cost: one ``vibench.evaluate`` of the first seed's fit, as every further cell of its task pays it.
+
+    ``setup`` fits once and scores once untimed (the truth's scoring frame is
+    built on a task's first scoring, once per task and worker), so the timed
+    call is the per-cell cost that ``suites/bench_scale.py`` holds to 20 % of
+    the fit or twice the yardstick's floor.
+    """
+
+    def setup(self, task, dim, method):
+        from vibench import evaluate
+
+        super().setup(task, dim, method)
+        self.approx = self.method.fit(self.task, self.cell.budget, self._rng())
+        evaluate(self.approx, self.task, self.cell.rngs()[1], family=self.method.family)
+
+    def time_score(self, task, dim, method):
+        from vibench import evaluate
+
+        evaluate(self.approx, self.task, self.cell.rngs()[1], family=self.method.family)
 
 
 class Accuracy(_Grid):

@@ -75,7 +75,7 @@ def test_benchmark_grid_is_the_suite_grid(monkeypatch):
     from vibench.suite import load_suite
 
     cells = load_suite("dashboard").cells()
-    for cls in (benchmarks.Fit, benchmarks.Accuracy):
+    for cls in (benchmarks.Fit, benchmarks.Score, benchmarks.Accuracy):
         assert cls.param_names == ["task", "dim", "method"]
         tasks, dims, methods = cls.params
         assert all(isinstance(d, int) for d in dims) and dims == sorted(dims) and len(dims) > 1  # size is an axis
@@ -136,6 +136,31 @@ def test_fit_setup_limits_blas_threads_like_the_executors(monkeypatch, tmp_path)
         fit.time_fit("gaussian rho=0.9", 5, "laplace")
 
 
+def test_score_times_evaluate_alone_with_the_frame_built(monkeypatch, tmp_path):
+    """``Score.time_score`` scores the setup's fit again: no fit, and the truth's frame is already cached."""
+    suite = tmp_path / "asvquick.toml"
+    suite.write_text(QUICK_SUITE)
+    benchmarks = _benchmarks(monkeypatch, str(suite))
+    score = benchmarks.Score()
+    score.setup("gaussian rho=0.9", 5, "meanfield")
+    assert "_vibench_frame" in score.task.truth.__dict__  # built by the untimed first scoring
+    calls = []
+    import vibench
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("time_score fitted")
+
+    real = vibench.evaluate
+    monkeypatch.setattr(vibench, "evaluate", counted)
+    monkeypatch.setattr(type(score.method), "fit", no_fit)
+    score.time_score("gaussian rho=0.9", 5, "meanfield")
+    assert len(calls) == 1 and calls[0][0] is score.approx and calls[0][1] is score.task
+
+
 def test_asv_quick_run(tmp_path):
     """``asv run --quick`` over a small grid, in this environment: every benchmark runs, both sizes are columns."""
     suite = tmp_path / "asvquick.toml"
@@ -150,7 +175,7 @@ def test_asv_quick_run(tmp_path):
                           capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
-    names = ["Fit.time_fit", "Fit.peakmem_fit", "Accuracy.track_dist", "Accuracy.track_mean_err",
+    names = ["Fit.time_fit", "Fit.peakmem_fit", "Score.time_score", "Accuracy.track_dist", "Accuracy.track_mean_err",
              "Accuracy.track_kl", "Accuracy.track_evals"]
     for name in names:
         assert re.search(rf"benchmarks\.{re.escape(name)}\s+ok", out), (name, out[-4000:])
