@@ -126,34 +126,19 @@ def run_case(name: str, seed: int = 0) -> dict:
 def yardstick_floor(approx, task, rng, repeats: int = 3) -> float | None:
     """Seconds of the least work any scoring that reports k-hat must do (best of ``repeats``); None without a density.
 
-    That work is k-hat's input: the draws of q the yardstick weighs (2,000, or
-    fewer above ``KHAT_BUDGET`` numbers, as ``psis_khat`` takes them), their
-    ``log q`` (from the normals, for a Gaussian) and the task's ``log p`` at
-    them, in the chunks ``psis_khat`` uses. None of it can be skipped or
-    shared between cells: each cell has its own q.
+    That work is k-hat's input, ``vibench.scoring.score.khat_log_weights``: the
+    draws of q the yardstick weighs, their ``log q`` and the task's ``log p`` at
+    them. None of it can be skipped or shared between cells: each cell has its
+    own q.
     """
-    import numpy as np
-
-    from vibench import GaussianApproximation
-    from vibench.scoring.score import CHUNK_ELEMENTS, KHAT_BUDGET, KHAT_MIN_DRAWS, N_DRAWS
+    from vibench.scoring.score import khat_log_weights
 
     if not approx.has_density:
         return None
-    d = approx.dim
-    n = N_DRAWS if N_DRAWS * d <= KHAT_BUDGET else max(KHAT_MIN_DRAWS, KHAT_BUDGET // d)
-    step = max(1, CHUNK_ELEMENTS // d)
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        for start in range(0, n, step):
-            k = min(step, n - start)
-            if isinstance(approx, GaussianApproximation):
-                x, logq = approx.draws_and_logpdf(k, rng)
-            else:
-                x = np.asarray(approx.draws(k, rng), dtype=float)
-                logq = approx.logpdf(x)
-            with task.log_density.uncounted():
-                np.asarray(task.log_density.logp(x), dtype=float) - logq
+        khat_log_weights(approx, task.log_density, rng)
         best = min(best, time.perf_counter() - t0)
     return best
 

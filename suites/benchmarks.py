@@ -135,7 +135,8 @@ class Fit(_Grid):
         prepare = getattr(self.method, "prepare", None)
         if callable(prepare):
             prepare(self.task)
-        self.method.fit(self.task, self.cell.budget, self._rng())  # untimed: first-use costs are not speed
+        # untimed: first-use costs are not speed (Score scores this fit)
+        self.approx = self.method.fit(self.task, self.cell.budget, self._rng())
 
     def _rng(self) -> np.random.Generator:
         return self.cell.rngs()[0]  # the runner's fitting generator for this seed
@@ -150,9 +151,9 @@ class Fit(_Grid):
 class Score(Fit):
     """Scoring cost: one ``vibench.evaluate`` of the first seed's fit, as every further cell of its task pays it.
 
-    ``setup`` fits once and scores once untimed (the truth's scoring frame is
+    ``Fit.setup``'s untimed fit is scored once untimed (the truth's scoring frame is
     built on a task's first scoring, once per task and worker), so the timed
-    call is the per-cell cost that ``suites/bench_scale.py`` holds to 20 % of
+    call is the per-cell cost that ``suites/bench_scale.py`` holds to the larger of 20 % of
     the fit or twice the yardstick's floor.
     """
 
@@ -160,7 +161,6 @@ class Score(Fit):
         from vibench import evaluate
 
         super().setup(task, dim, method)
-        self.approx = self.method.fit(self.task, self.cell.budget, self._rng())
         evaluate(self.approx, self.task, self.cell.rngs()[1], family=self.method.family)
 
     def time_score(self, task, dim, method):

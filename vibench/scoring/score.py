@@ -18,7 +18,7 @@ from .gates import gate
 from .kl import GaussianForm, gaussian_kl_forms, kl_mc
 from .moments import moment_errors
 
-__all__ = ["METRIC_KEYS", "check_finite", "evaluate", "kl_divergence", "kl_inclusive", "psis_khat", "elbo"]
+__all__ = ["METRIC_KEYS", "check_finite", "evaluate", "kl_divergence", "kl_inclusive", "psis_khat", "khat_log_weights", "elbo"]
 
 N_DRAWS = 2000
 #: Draws x dimension evaluated at once by the Monte Carlo helpers (bounds memory at large d).
@@ -202,6 +202,38 @@ def elbo(approx: Approximation, log_density: LogDensity, rng: np.random.Generato
     return -kl, se
 
 
+def khat_log_weights(approx: Approximation, log_density: LogDensity, rng: np.random.Generator,
+                     n_draws: int = N_DRAWS, draws: QDraws | None = None) -> np.ndarray:
+    """The log importance ratios ``log p_unnormalized - log q`` that :func:`psis_khat` fits, one per draw of q.
+
+    The part of scoring no yardstick with k-hat can skip: ``n_draws`` draws of q
+    (fewer above :data:`KHAT_BUDGET` numbers), their ``log q`` (from the normals,
+    for a Gaussian) and ``log p`` at them, in chunks of :data:`CHUNK_ELEMENTS`
+    numbers; ``suites/bench_scale.py`` times it as the yardstick's floor.
+    ``draws``, if given, are weighed instead (``n_draws`` and ``rng`` unused).
+    """
+    d = approx.dim
+    if n_draws * d > KHAT_BUDGET:
+        n_draws = max(KHAT_MIN_DRAWS, KHAT_BUDGET // d)
+    step = max(1, CHUNK_ELEMENTS // d)
+    parts = []
+    if draws is not None:  # drawn already: n_draws is theirs
+        with log_density.uncounted():
+            parts.append(np.asarray(log_density.logp(draws.x), dtype=float) - draws.logq)
+        n_draws = 0
+    for start in range(0, n_draws, step):  # chunks draw the same numbers as one call, in less memory
+        if isinstance(approx, GaussianApproximation):
+            x, logq = approx.draws_and_logpdf(min(step, n_draws - start), rng)  # log q from the normals
+            if not np.all(np.isfinite(x)):
+                raise ValueError("non-finite draws from the approximation")
+        else:
+            x = _draws(approx, min(step, n_draws - start), rng)
+            logq = approx.logpdf(x)
+        with log_density.uncounted():
+            parts.append(np.asarray(log_density.logp(x), dtype=float) - np.asarray(logq, dtype=float))
+    return np.concatenate(parts)
+
+
 def psis_khat(approx: Approximation, log_density: LogDensity, rng: np.random.Generator,
               n_draws: int = N_DRAWS, draws: QDraws | None = None) -> float | None:
     """Pareto k-hat of the importance weights p_unnormalized / q (Yao et al. 2018), by ArviZ's ``psislw``.
@@ -228,26 +260,7 @@ def psis_khat(approx: Approximation, log_density: LogDensity, rng: np.random.Gen
         return None
     from arviz_stats.base import array_stats
 
-    d = approx.dim
-    if n_draws * d > KHAT_BUDGET:
-        n_draws = max(KHAT_MIN_DRAWS, KHAT_BUDGET // d)
-    step = max(1, CHUNK_ELEMENTS // d)
-    parts = []
-    if draws is not None:  # drawn already: n_draws is theirs
-        with log_density.uncounted():
-            parts.append(np.asarray(log_density.logp(draws.x), dtype=float) - draws.logq)
-        n_draws = 0
-    for start in range(0, n_draws, step):  # chunks draw the same numbers as one call, in less memory
-        if isinstance(approx, GaussianApproximation):
-            x, logq = approx.draws_and_logpdf(min(step, n_draws - start), rng)  # log q from the normals
-            if not np.all(np.isfinite(x)):
-                raise ValueError("non-finite draws from the approximation")
-        else:
-            x = _draws(approx, min(step, n_draws - start), rng)
-            logq = approx.logpdf(x)
-        with log_density.uncounted():
-            parts.append(np.asarray(log_density.logp(x), dtype=float) - np.asarray(logq, dtype=float))
-    lw = np.concatenate(parts)
+    lw = khat_log_weights(approx, log_density, rng, n_draws, draws)
     lw = np.where(np.isnan(lw), -np.inf, lw)
     if _weights_underflow(lw):
         return float("inf")
